@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Certificate material per certificate NAME (certs_dir/NAME/): every file is
+ * read (PEM with certificates and/or keys in any order, .crt/.key/.der,
+ * PKCS#12 with X.p12.pass or certificate.yaml password), keys are paired
+ * with certificates by public key, intermediates are chained to each leaf,
+ * and the complete pairs are classified. No wolfSSL types leak from here.
+ */
+#ifndef MTLSD_CERTSTORE_H
+#define MTLSD_CERTSTORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+
+/* One complete pair: a leaf certificate, its chain and its private key. */
+struct cert_material {
+	char *chain_pem;                /* leaf first, then intermediates (PEM) */
+	size_t chain_pem_len;
+	unsigned char *key_der;         /* PKCS#8 or traditional DER; wiped on free */
+	size_t key_der_len;
+	char *subject;                  /* one-line, e.g. "CN=client,O=Example" */
+	char *issuer;
+	char *serial_hex;               /* upper-case hex, no colons */
+	time_t not_before, not_after;
+	unsigned char spki_sha256[32];  /* pin of the leaf's public key */
+	char key_desc[32];              /* "EC P-256", "RSA 3072" */
+	char *cert_file;                /* file the leaf came from (basename) */
+	char *key_file;                 /* file the key came from (basename) */
+	int chain_len;                  /* certificates in chain_pem */
+};
+
+struct certset {
+	char *name;
+	char *dir;                      /* certs_dir/NAME */
+	/* complete pairs that passed every check, newest not_before first;
+	 * includes pairs not yet valid (future not_before) */
+	struct cert_material **pairs;
+	size_t n_pairs;
+	struct cert_material *current;  /* newest pair valid at load time, or NULL */
+	/* files skipped and why, each "NAME/file: reason" */
+	struct config_errors problems;
+};
+
+/*
+ * Load certs_dir/name as of time now. Returns NULL (with a reason in errs)
+ * only when the directory cannot be read at all; a directory without any
+ * usable pair returns a set with current == NULL and problems saying why.
+ * Private key files (and .p12/.pass files) readable by group or others are
+ * refused ("mode 0644, must not be readable by group/others; chmod 600").
+ */
+struct certset *certset_load(const char *certs_dir, const char *name, time_t now,
+    struct config_errors *errs) MUSTCHECK;
+void certset_free(struct certset *set);
+
+#endif
