@@ -1,4 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Local listening sockets: the forward-proxy port(s) and one dedicated port
+ * per mapping that asks for one. They live across reloads: a reload keeps
+ * the sockets whose address is unchanged, opens the new ones before the new
+ * generation is published (so a bind failure aborts the reload), and closes
+ * the removed ones after it (their connections finish).
+ */
 #ifndef MTLSD_LISTENER_H
 #define MTLSD_LISTENER_H
+
+#include <sys/types.h>
+
+struct worker;
+struct config;
+
+/* Called for each accepted connection: fd is non-blocking and owned by the
+ * callee; mapping is the dedicated mapping's name or NULL (proxy port). */
+typedef void (*listener_accept_fn)(struct worker *w, int fd, const char *peer,
+    const char *mapping);
+
+void listeners_init(listener_accept_fn fn);
+/* Open the listeners cfg needs that are not open yet (not accepting yet).
+ * 0, or -1 with err set and nothing changed. */
+int listeners_prepare(struct worker *w, const struct config *cfg, char *err, size_t errlen);
+/* Start accepting on the prepared ones, close those cfg no longer has. */
+void listeners_commit(struct worker *w, const struct config *cfg);
+/* Undo listeners_prepare (reload failed later). */
+void listeners_abort(void);
+/* Stop accepting everywhere (shutdown). */
+void listeners_close_all(void);
+
 #endif

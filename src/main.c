@@ -1,3 +1,277 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * mtlsd: options and lifecycle. Start builds generation 1 and opens the
+ * listeners; SIGHUP (coalesced) builds the next generation off to the side
+ * and swaps it in whole or not at all; SIGTERM/SIGINT stop accepting, let
+ * in-flight requests finish (bounded) and exit.
+ */
 #include "autoconf.h"
-int main(void) { return 0; }
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "proxy.h"
+#include "runtime.h"
+#include "tls.h"
+
+#define DRAIN_EXTRA_MS 2000
+
+static struct {
+	const char *config_path;
+	int test_only;
+	int verbose;
+	struct worker w;
+	struct event *ev_hup, *ev_term, *ev_int, *ev_usr1, *ev_reload, *ev_deadline;
+	int stopping;
+} app;
+
+static void
+notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	(void)sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mtlsd [-c FILE] [-t] [-f] [-v]\n"
+	    "  -c FILE  configuration (default %s)\n"
+	    "  -t       check the configuration, mappings and certificates, then exit\n"
+	    "  -f       stay in the foreground (the default; for symmetry with other daemons)\n"
+	    "  -v       verbose (debug) logging\n", CONFIG_DEFAULT_PATH);
+	exit(2);
+}
+
+static void
+print_errors(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+}
+
+static int
+check_only(void)
+{
+	struct config_errors errs = { 0 };
+	struct generation *g = generation_build(app.config_path, 1, time(NULL), 1, &errs);
+
+	print_errors(&errs);
+	config_errors_clear(&errs);
+	if (g == NULL) {
+		fprintf(stderr, "mtlsd: configuration %s test failed\n", app.config_path);
+		return 1;
+	}
+	fprintf(stderr, "mtlsd: configuration %s test is successful (%zu mappings, "
+	    "%zu certificates)\n", app.config_path, g->n_dests, g->n_sets);
+	generation_unref(&g);
+	return 0;
+}
+
+static void
+apply_log_settings(const struct config *cfg)
+{
+	log_set_level(app.verbose ? LOG_LVL_DEBUG : (enum log_level)cfg->log.level);
+	log_set_access(cfg->log.access_log);
+}
+
+/* Build, open listeners, swap; any failure leaves the running state alone. */
+static void
+reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct config_errors errs = { 0 };
+	struct generation *old = app.w.gen, *g;
+	char err[512];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify("RELOADING=1");
+	log_info("reload: reading %s", app.config_path);
+	g = generation_build(app.config_path, old->id + 1, time(NULL), 1, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		log_error("%s", errs.msgs[i]);
+	if (g == NULL) {
+		log_error("reload failed: %zu error(s); still serving generation %u",
+		    errs.n, old->id);
+		goto out;
+	}
+	if (listeners_prepare(&app.w, g->cfg, err, sizeof(err)) < 0) {
+		log_error("reload failed: %s; still serving generation %u", err, old->id);
+		generation_unref(&g);
+		goto out;
+	}
+	listeners_commit(&app.w, g->cfg);
+	app.w.gen = g;
+	apply_log_settings(g->cfg);
+	generation_retire(old);
+	generation_unref(&old);
+	log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
+out:
+	config_errors_clear(&errs);
+	notify("READY=1");
+}
+
+static void
+on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!app.stopping)
+		event_active(app.ev_reload, EV_TIMEOUT, 0);     /* coalesces */
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_warnx("shutdown: %u connection(s) still busy after the drain period; "
+	    "closing them", app.w.n_conns);
+	event_base_loopexit(app.w.base, NULL);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	uint64_t ms = app.w.gen->cfg->timeouts.upstream_response_ms + DRAIN_EXTRA_MS;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	(void)what;
+	(void)arg;
+	if (app.stopping) {
+		log_warnx("second signal %d: exiting now", (int)sig);
+		event_base_loopexit(app.w.base, NULL);
+		return;
+	}
+	app.stopping = 1;
+	notify("STOPPING=1");
+	log_info("shutdown (signal %d): no new connections; draining %u", (int)sig,
+	    app.w.n_conns);
+	listeners_close_all();
+	evtimer_add(app.ev_deadline, &tv);
+	proxy_drain(&app.w);
+}
+
+static void
+on_usr1(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_info("SIGUSR1: logs go to stderr/stdout (journald); nothing to reopen");
+}
+
+static void
+setup_events(void)
+{
+	struct event_base *b = app.w.base;
+
+	signal(SIGPIPE, SIG_IGN);
+	app.ev_hup = evsignal_new(b, SIGHUP, on_hup, NULL);
+	app.ev_term = evsignal_new(b, SIGTERM, on_term, NULL);
+	app.ev_int = evsignal_new(b, SIGINT, on_term, NULL);
+	app.ev_usr1 = evsignal_new(b, SIGUSR1, on_usr1, NULL);
+	app.ev_reload = event_new(b, -1, 0, reload, NULL);
+	app.ev_deadline = evtimer_new(b, on_deadline, NULL);
+	evsignal_add(app.ev_hup, NULL);
+	evsignal_add(app.ev_term, NULL);
+	evsignal_add(app.ev_int, NULL);
+	evsignal_add(app.ev_usr1, NULL);
+}
+
+static void
+teardown(void)
+{
+	event_free(app.ev_hup);
+	event_free(app.ev_term);
+	event_free(app.ev_int);
+	event_free(app.ev_usr1);
+	event_free(app.ev_reload);
+	event_free(app.ev_deadline);
+	listeners_close_all();
+	generation_unref(&app.w.gen);
+	evdns_base_free(app.w.dns, 0);
+	event_base_free(app.w.base);
+	tls_global_cleanup();
+}
+
+static int
+run(void)
+{
+	struct config_errors errs = { 0 };
+	char err[512];
+
+	app.w.gen = generation_build(app.config_path, 1, time(NULL), 1, &errs);
+	print_errors(&errs);
+	config_errors_clear(&errs);
+	if (app.w.gen == NULL)
+		fatalx("configuration %s has errors; not starting", app.config_path);
+	apply_log_settings(app.w.gen->cfg);
+	TAILQ_INIT(&app.w.conns);
+	if ((app.w.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	app.w.dns = evdns_base_new(app.w.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (app.w.dns == NULL)  /* no resolv.conf: /etc/hosts and literals only */
+		app.w.dns = evdns_base_new(app.w.base, 0);
+	if (app.w.dns == NULL)
+		fatalx("cannot create the DNS resolver");
+	setup_events();
+	listeners_init(proxy_accept);
+	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	listeners_commit(&app.w, app.w.gen->cfg);
+	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
+	notify("READY=1");
+	event_base_dispatch(app.w.base);
+	log_info("exiting");
+	teardown();
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch;
+
+	log_init("mtlsd", LOG_LVL_INFO);
+	app.config_path = CONFIG_DEFAULT_PATH;
+	while ((ch = getopt(argc, argv, "c:tfvh")) != -1) {
+		switch (ch) {
+		case 'c': app.config_path = optarg; break;
+		case 't': app.test_only = 1; break;
+		case 'f': break;
+		case 'v': app.verbose = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (app.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	if (tls_global_init() < 0)
+		fatalx("cannot initialise wolfSSL");
+	if (app.test_only) {
+		int rc = check_only();
+		tls_global_cleanup();
+		return rc;
+	}
+	return run();
+}

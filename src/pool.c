@@ -1,2 +1,331 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "autoconf.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "certstore.h"
+#include "log.h"
+#include "pool.h"
+#include "runtime.h"
+#include "stream.h"
+#include "tls.h"
+
+static void pool_connect_next(struct upconn *uc);
+static void uc_on_connect(struct stream *s, void *arg, int ok);
+static void uc_idle_read(struct stream *s, void *arg);
+static void uc_ignore(struct stream *s, void *arg);
+
+static const struct stream_cb connect_cb = {
+	.on_connect = uc_on_connect, .on_read = uc_ignore,
+	.on_drain = uc_ignore, .on_write_error = uc_ignore,
+};
+static const struct stream_cb idle_cb = {
+	.on_connect = uc_on_connect, .on_read = uc_idle_read,
+	.on_drain = uc_ignore, .on_write_error = uc_idle_read,
+};
+
+static void
+uc_ignore(struct stream *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+}
+
+static void
+uc_free(struct upconn *uc)
+{
+	if (uc->dns_req != NULL) {
+		/* libevent calls back later with EAI_CANCEL: free it there */
+		uc->dead = 1;
+		uc->ready = NULL;
+		evtimer_del(uc->timer);
+		evdns_getaddrinfo_cancel(uc->dns_req);
+		return;
+	}
+	if (uc->addrs != NULL)
+		evutil_freeaddrinfo(uc->addrs);
+	stream_free(uc->s);
+	event_free(uc->timer);
+	free(uc);
+}
+
+static void
+uc_unlink_idle(struct upconn *uc)
+{
+	if (!uc->idle)
+		return;
+	TAILQ_REMOVE(&uc->dest->idle, uc, link);
+	uc->dest->n_idle--;
+	uc->idle = 0;
+}
+
+/* Report the outcome from the loop, never from inside the caller's call. */
+static void
+uc_finish(struct upconn *uc, enum up_err err, const char *reason)
+{
+	struct timeval tv = { 0, 0 };
+
+	uc->fail_err = err;
+	if (reason != uc->reason)
+		snprintf(uc->reason, sizeof(uc->reason), "%s", reason);
+	uc->deliver = 1;
+	evtimer_add(uc->timer, &tv);
+}
+
+static void
+uc_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *uc = arg;
+	pool_ready_fn ready = uc->ready;
+
+	(void)fd;
+	(void)what;
+	if (uc->idle || uc->dead) {     /* idle deadline, or closed while idle */
+		uc_unlink_idle(uc);
+		uc_free(uc);
+		return;
+	}
+	if (ready == NULL)
+		return;
+	if (uc->deliver) {              /* deferred outcome */
+		uc->deliver = 0;
+		uc->ready = NULL;
+		ready(uc->arg, uc, uc->fail_err, uc->reason);
+		return;
+	}
+	/* connect + handshake deadline */
+	uc->ready = NULL;
+	snprintf(uc->reason, sizeof(uc->reason), "no TLS connection to %s:%u within %llums",
+	    uc->dest->m->host, uc->dest->m->port,
+	    (unsigned long long)(uc->dest->gen->cfg->timeouts.connect_ms +
+	    uc->dest->gen->cfg->timeouts.handshake_ms));
+	ready(uc->arg, uc, UP_TIMEOUT, uc->reason);
+}
+
+static int
+uc_socket(const struct evutil_addrinfo *ai)
+{
+	int fd, one = 1;
+
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+pool_connect_next(struct upconn *uc)
+{
+	struct dest *d = uc->dest;
+	int fd, last_errno = ECONNREFUSED;
+
+	stream_free(uc->s);
+	uc->s = NULL;
+	while (uc->next_addr != NULL) {
+		struct evutil_addrinfo *ai = uc->next_addr;
+		struct tls_conn *tls;
+
+		uc->next_addr = ai->ai_next;
+		if ((fd = uc_socket(ai)) < 0) {
+			last_errno = errno;
+			continue;
+		}
+		if ((tls = tls_conn_new(d->tls, fd)) == NULL) {
+			close(fd);
+			uc_finish(uc, UP_TLS, "cannot create a TLS connection");
+			return;
+		}
+		uc->s = stream_new_tls_client(uc->w->base, fd, tls, &connect_cb, uc);
+		return;
+	}
+	snprintf(uc->reason, sizeof(uc->reason), "cannot connect to %s:%u: %s",
+	    d->m->host, d->m->port, strerror(last_errno));
+	uc_finish(uc, UP_CONNECT, uc->reason);
+}
+
+static void
+uc_on_connect(struct stream *s, void *arg, int ok)
+{
+	struct upconn *uc = arg;
+	pool_ready_fn ready = uc->ready;
+	char reason[300];
+
+	if (ok) {
+		evtimer_del(uc->timer);
+		uc->dest->handshakes++;
+		if (tls_conn_resumed(s->tls))
+			uc->dest->resumed++;
+		uc->ready = NULL;
+		ready(uc->arg, uc, UP_OK, NULL);
+		return;
+	}
+	if (stream_error_is_tls(s)) {
+		snprintf(reason, sizeof(reason), "TLS handshake with %s:%u failed: %s",
+		    uc->dest->m->host, uc->dest->m->port, stream_error(s));
+		uc->ready = NULL;
+		evtimer_del(uc->timer);
+		ready(uc->arg, uc, UP_TLS, reason);
+		return;
+	}
+	if (uc->next_addr != NULL) {    /* try the next address */
+		pool_connect_next(uc);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "cannot connect to %s:%u: %s",
+	    uc->dest->m->host, uc->dest->m->port, stream_error(s));
+	uc->ready = NULL;
+	evtimer_del(uc->timer);
+	ready(uc->arg, uc, UP_CONNECT, reason);
+}
+
+static void
+uc_dns_done(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct upconn *uc = arg;
+
+	uc->dns_req = NULL;
+	if (uc->dead) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		uc_free(uc);
+		return;
+	}
+	if (result != 0) {
+		snprintf(uc->reason, sizeof(uc->reason), "cannot resolve %s: %s",
+		    uc->dest->m->host, evutil_gai_strerror(result));
+		uc_finish(uc, UP_DNS, uc->reason);
+		return;
+	}
+	uc->addrs = uc->next_addr = res;
+	pool_connect_next(uc);
+}
+
+struct upconn *
+pool_connect(struct worker *w, struct dest *d, pool_ready_fn ready, void *arg)
+{
+	struct upconn *uc = xcalloc(1, sizeof(*uc));
+	struct evutil_addrinfo hints;
+	const struct config *cfg = d->gen->cfg;
+	uint64_t ms = cfg->timeouts.connect_ms + cfg->timeouts.handshake_ms;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	uc->w = w;
+	uc->dest = d;
+	uc->ready = ready;
+	uc->arg = arg;
+	uc->not_after = d->cert->not_after;
+	uc->timer = evtimer_new(w->base, uc_timer, uc);
+	evtimer_add(uc->timer, &tv);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/* may call back at once (IP literal, /etc/hosts): uc_dns_done copes */
+	uc->dns_req = evdns_getaddrinfo(w->dns, d->m->host, d->port_str, &hints,
+	    uc_dns_done, uc);
+	return uc;
+}
+
+struct upconn *
+pool_take(struct dest *d)
+{
+	struct upconn *uc;
+
+	while ((uc = TAILQ_FIRST(&d->idle)) != NULL) {
+		uc_unlink_idle(uc);
+		evtimer_del(uc->timer);
+		if (!uc->s->eof && !uc->s->error && time(NULL) < uc->not_after)
+			return uc;
+		uc_free(uc);
+	}
+	return NULL;
+}
+
+static int
+pool_has_room(const struct upconn *uc, time_t now)
+{
+	const struct dest *d = uc->dest;
+
+	return !d->gen->retired && d->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
+	    now < uc->not_after && !uc->s->eof && !uc->s->error &&
+	    evbuffer_get_length(uc->s->in) == 0 && evbuffer_get_length(uc->s->out) == 0;
+}
+
+void
+pool_release(struct upconn *uc, int reusable)
+{
+	time_t now = time(NULL);
+	uint64_t ms;
+	struct timeval tv;
+
+	if (uc == NULL)
+		return;
+	uc->ready = NULL;
+	if (!reusable || uc->s == NULL || !uc->s->connected || !pool_has_room(uc, now)) {
+		uc_free(uc);
+		return;
+	}
+	tls_conn_save_session(uc->s->tls);
+	stream_set_cb(uc->s, &idle_cb, uc);
+	stream_set_reading(uc->s, 1);
+	/* never outlive the idle timeout nor the client certificate */
+	ms = uc->dest->gen->cfg->pool.idle_timeout_ms;
+	if ((uint64_t)(uc->not_after - now) * 1000 < ms)
+		ms = (uint64_t)(uc->not_after - now) * 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(uc->timer, &tv);
+	uc->idle = 1;
+	TAILQ_INSERT_HEAD(&uc->dest->idle, uc, link);   /* LIFO: warmest first */
+	uc->dest->n_idle++;
+}
+
+/* An idle connection must stay silent: data or EOF means it is unusable. */
+static void
+uc_idle_read(struct stream *s, void *arg)
+{
+	struct upconn *uc = arg;
+	struct timeval now = { 0, 0 };
+
+	/* not from inside the stream's own callback: the timer frees it */
+	stream_set_reading(s, 0);
+	uc->dead = 1;
+	evtimer_add(uc->timer, &now);
+}
+
+void
+pool_flush(struct dest *d)
+{
+	struct upconn *uc;
+
+	while ((uc = TAILQ_FIRST(&d->idle)) != NULL) {
+		uc_unlink_idle(uc);
+		uc_free(uc);
+	}
+}
+
+int
+pool_conn_resumed(const struct upconn *uc)
+{
+	return uc->s != NULL && uc->s->tls != NULL && tls_conn_resumed(uc->s->tls);
+}

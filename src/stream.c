@@ -1,2 +1,390 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "autoconf.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stream.h"
+#include "tls.h"
+#include "util.h"
+
+#define STREAM_READ_MAX   (64 * 1024)
+#define STREAM_WRITE_LOW  (64 * 1024)
+#define STREAM_CHUNK      (16 * 1024)       /* one TLS record */
+
+static void stream_read_cb(evutil_socket_t fd, short what, void *arg);
+static void stream_write_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct stream *
+stream_new(struct event_base *base, int fd, const struct stream_cb *cb, void *arg)
+{
+	struct stream *s = xcalloc(1, sizeof(*s));
+
+	s->fd = fd;
+	s->cb = cb;
+	s->arg = arg;
+	s->read_max = STREAM_READ_MAX;
+	s->write_low = STREAM_WRITE_LOW;
+	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, stream_read_cb, s);
+	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, s);
+	s->in = evbuffer_new();
+	s->out = evbuffer_new();
+	if (!s->rev || !s->wev || !s->in || !s->out)
+		fatalx("out of memory creating a stream");
+	return s;
+}
+
+static void
+stream_update(struct stream *s)
+{
+	int want_r = 0, want_w = 0;
+
+	if (s->error) {
+		want_r = want_w = 0;
+	} else if (s->connecting) {
+		want_w = 1;
+	} else if (s->handshaking) {
+		want_r = !s->tls_read_wants_write;
+		want_w = s->tls_read_wants_write;
+	} else {
+		want_r = (s->reading && !s->eof &&
+		    evbuffer_get_length(s->in) < s->read_max) || s->tls_write_wants_read;
+		want_w = evbuffer_get_length(s->out) > 0 || s->tls_read_wants_write;
+	}
+	if (want_r)
+		event_add(s->rev, NULL);
+	else
+		event_del(s->rev);
+	if (want_w)
+		event_add(s->wev, NULL);
+	else
+		event_del(s->wev);
+}
+
+struct stream *
+stream_new_plain(struct event_base *base, int fd, const struct stream_cb *cb, void *arg)
+{
+	struct stream *s = stream_new(base, fd, cb, arg);
+
+	s->connected = 1;
+	s->reading = 1;
+	stream_update(s);
+	return s;
+}
+
+struct stream *
+stream_new_tls_client(struct event_base *base, int fd, struct tls_conn *tls,
+    const struct stream_cb *cb, void *arg)
+{
+	struct stream *s = stream_new(base, fd, cb, arg);
+
+	s->tls = tls;
+	s->connecting = 1;
+	stream_update(s);
+	return s;
+}
+
+void
+stream_free(struct stream *s)
+{
+	if (s == NULL)
+		return;
+	if (s->tls != NULL) {
+		if (s->connected && !s->error && !s->eof)
+			tls_shutdown(s->tls);
+		tls_conn_free(s->tls);
+	}
+	event_free(s->rev);
+	event_free(s->wev);
+	evbuffer_free(s->in);
+	evbuffer_free(s->out);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+void
+stream_set_cb(struct stream *s, const struct stream_cb *cb, void *arg)
+{
+	s->cb = cb;
+	s->arg = arg;
+}
+
+static void
+stream_fail(struct stream *s, const char *what, int err)
+{
+	s->error = 1;
+	if (s->tls != NULL && err == 0)
+		snprintf(s->errbuf, sizeof(s->errbuf), "%s", tls_conn_error(s->tls));
+	else
+		snprintf(s->errbuf, sizeof(s->errbuf), "%s: %s", what, strerror(err));
+	stream_update(s);
+}
+
+void
+stream_disable(struct stream *s)
+{
+	s->error = 1;
+	stream_update(s);
+}
+
+const char *
+stream_error(const struct stream *s)
+{
+	return s->errbuf[0] ? s->errbuf : "connection error";
+}
+
+int
+stream_error_is_tls(const struct stream *s)
+{
+	return s->tls != NULL && tls_conn_failed_tls(s->tls);
+}
+
+static void
+stream_handshake(struct stream *s)
+{
+	switch (tls_handshake(s->tls)) {
+	case TLS_IO_OK:
+		s->handshaking = 0;
+		s->connected = 1;
+		s->tls_read_wants_write = 0;
+		stream_update(s);
+		s->cb->on_connect(s, s->arg, 1);
+		return;
+	case TLS_IO_WANT_READ:
+		s->tls_read_wants_write = 0;
+		stream_update(s);
+		return;
+	case TLS_IO_WANT_WRITE:
+		s->tls_read_wants_write = 1;
+		stream_update(s);
+		return;
+	case TLS_IO_CLOSED:
+	case TLS_IO_ERROR:
+		break;
+	}
+	stream_fail(s, "TLS handshake", 0);
+	if (!tls_conn_failed_tls(s->tls) && strcmp(tls_conn_error(s->tls), "TLS error") == 0)
+		snprintf(s->errbuf, sizeof(s->errbuf), "connection closed during TLS handshake");
+	s->cb->on_connect(s, s->arg, 0);
+}
+
+static void
+stream_connect_done(struct stream *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	s->connecting = 0;
+	if (err != 0) {
+		stream_fail(s, "connect", err);
+		s->cb->on_connect(s, s->arg, 0);
+		return;
+	}
+	s->handshaking = 1;
+	stream_handshake(s);
+}
+
+/* One read attempt into vec; returns bytes, 0 to stop, -1 error/eof noted. */
+static ssize_t
+stream_read_once(struct stream *s, void *buf, size_t len)
+{
+	if (s->tls != NULL) {
+		size_t n = 0;
+		switch (tls_read(s->tls, buf, len, &n)) {
+		case TLS_IO_OK:
+			return (ssize_t)n;
+		case TLS_IO_WANT_READ:
+			return 0;
+		case TLS_IO_WANT_WRITE:
+			s->tls_read_wants_write = 1;
+			return 0;
+		case TLS_IO_CLOSED:
+			s->eof = 1;
+			return -1;
+		case TLS_IO_ERROR:
+			stream_fail(s, "TLS read", 0);
+			return -1;
+		}
+	}
+	for (;;) {
+		ssize_t n = read(s->fd, buf, len);
+		if (n > 0)
+			return n;
+		if (n == 0) {
+			s->eof = 1;
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		stream_fail(s, "read", errno);
+		return -1;
+	}
+}
+
+static void
+stream_do_read(struct stream *s)
+{
+	size_t before = evbuffer_get_length(s->in);
+	int ended = 0;
+
+	while (s->reading && !ended && evbuffer_get_length(s->in) < s->read_max) {
+		struct evbuffer_iovec vec;
+		ssize_t n;
+
+		if (evbuffer_reserve_space(s->in, STREAM_CHUNK, &vec, 1) < 1)
+			fatalx("out of memory reading a stream");
+		n = stream_read_once(s, vec.iov_base, vec.iov_len < STREAM_CHUNK ?
+		    vec.iov_len : STREAM_CHUNK);
+		vec.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(s->in, &vec, 1);
+		if (n <= 0)
+			ended = 1;
+		else if (s->tls == NULL && (size_t)n < STREAM_CHUNK)
+			break;          /* socket drained; skip the EAGAIN read */
+	}
+	stream_update(s);
+	if (evbuffer_get_length(s->in) != before || s->eof || s->error)
+		s->cb->on_read(s, s->arg);
+}
+
+/* Write as much of s->out as the socket takes; 0, or -1 when dead. */
+static int
+stream_do_write_tls(struct stream *s)
+{
+	while (evbuffer_get_length(s->out) > 0) {
+		size_t len = s->tls_write_len, n = 0;
+		unsigned char *p;
+
+		if (len == 0) {
+			len = evbuffer_get_length(s->out);
+			if (len > STREAM_CHUNK)
+				len = STREAM_CHUNK;
+		}
+		p = evbuffer_pullup(s->out, (ssize_t)len);
+		switch (tls_write(s->tls, p, len, &n)) {
+		case TLS_IO_OK:
+			evbuffer_drain(s->out, n);
+			s->tls_write_len = 0;
+			continue;
+		case TLS_IO_WANT_READ:
+			s->tls_write_wants_read = 1;
+			/* FALLTHROUGH */
+		case TLS_IO_WANT_WRITE:
+			s->tls_write_len = len;
+			return 0;
+		case TLS_IO_CLOSED:
+		case TLS_IO_ERROR:
+			stream_fail(s, "TLS write", 0);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+stream_do_write_plain(struct stream *s)
+{
+	while (evbuffer_get_length(s->out) > 0) {
+		int n = evbuffer_write(s->out, s->fd);
+		if (n >= 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		stream_fail(s, "write", errno);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+stream_do_write(struct stream *s)
+{
+	int r;
+
+	if (s->error || !s->connected)
+		return;
+	r = s->tls ? stream_do_write_tls(s) : stream_do_write_plain(s);
+	stream_update(s);
+	if (r < 0) {
+		s->cb->on_write_error(s, s->arg);
+		return;
+	}
+	if (s->drain_pending && evbuffer_get_length(s->out) <= s->write_low) {
+		s->drain_pending = 0;
+		s->cb->on_drain(s, s->arg);
+	}
+}
+
+void
+stream_flush(struct stream *s)
+{
+	if (evbuffer_get_length(s->out) > 0)
+		s->drain_pending = 1;
+	if (s->connected && !s->error)
+		stream_do_write(s);
+}
+
+void
+stream_set_reading(struct stream *s, int on)
+{
+	s->reading = on ? 1 : 0;
+	if (s->error)
+		return;
+	stream_update(s);
+	/* bytes already decrypted inside wolfSSL raise no socket event */
+	if (on && s->tls != NULL && s->connected && tls_pending(s->tls) > 0 &&
+	    evbuffer_get_length(s->in) < s->read_max)
+		event_active(s->rev, EV_READ, 0);
+}
+
+static void
+stream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->handshaking) {
+		stream_handshake(s);
+	} else if (s->tls_write_wants_read) {
+		s->tls_write_wants_read = 0;
+		stream_do_write(s);
+	} else if (s->connected) {
+		stream_do_read(s);
+	}
+}
+
+static void
+stream_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->connecting) {
+		stream_connect_done(s);
+	} else if (s->handshaking) {
+		stream_handshake(s);
+	} else if (s->tls_read_wants_write) {
+		s->tls_read_wants_write = 0;
+		stream_do_read(s);
+	} else {
+		stream_do_write(s);
+	}
+}

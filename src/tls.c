@@ -1,2 +1,391 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * wolfSSL client contexts and connections. Besides x509.c (certificate
+ * material parsing) this is the only file that includes wolfSSL headers.
+ */
 #include "autoconf.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certstore.h"
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+#include "util.h"
+
+struct tls_ctx {
+	WOLFSSL_CTX *ctx;
+	char *server_name;
+	int use_sni;                    /* not for IP literals (RFC 6066) */
+	uint8_t (*pins)[32];
+	size_t n_pins;
+	WOLFSSL_SESSION *session;       /* last session, offered for resumption */
+};
+
+struct tls_conn {
+	WOLFSSL *ssl;
+	struct tls_ctx *ctx;
+	int failed_tls;
+	char err[256];
+};
+
+int
+tls_global_init(void)
+{
+	return wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -1;
+}
+
+void
+tls_global_cleanup(void)
+{
+	wolfSSL_Cleanup();
+}
+
+static int
+is_ip_literal(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int
+ctx_load_trust(WOLFSSL_CTX *ctx, const struct mapping *m, char *err, size_t errlen)
+{
+	int ret;
+
+	if (m->trust_ca_file != NULL) {
+		ret = wolfSSL_CTX_load_verify_locations(ctx, m->trust_ca_file, NULL);
+		if (ret != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "cannot load trust.ca_file %s: %s",
+			    m->trust_ca_file, wolfSSL_ERR_reason_error_string((unsigned long)ret));
+			return -1;
+		}
+	} else if (wolfSSL_CTX_load_system_CA_certs(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot load the system CA bundle (set trust.ca_file)");
+		return -1;
+	}
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+	return 0;
+}
+
+static int
+ctx_load_identity(WOLFSSL_CTX *ctx, const struct cert_material *cm, char *err, size_t errlen)
+{
+	if (wolfSSL_CTX_use_certificate_chain_buffer(ctx,
+	    (const unsigned char *)cm->chain_pem, (long)cm->chain_pem_len) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot use certificate chain from %s", cm->cert_file);
+		return -1;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, cm->key_der, (long)cm->key_der_len,
+	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot use private key from %s", cm->key_file);
+		return -1;
+	}
+	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "private key %s does not match certificate %s",
+		    cm->key_file, cm->cert_file);
+		return -1;
+	}
+	return 0;
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct mapping *m, const struct cert_material *cm, char *err, size_t errlen)
+{
+	struct tls_ctx *t = xcalloc(1, sizeof(*t));
+
+	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (t->ctx == NULL) {
+		snprintf(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	if (wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot require TLS 1.2 or later");
+		goto fail;
+	}
+	if (ctx_load_trust(t->ctx, m, err, errlen) < 0)
+		goto fail;
+	if (cm != NULL && ctx_load_identity(t->ctx, cm, err, errlen) < 0)
+		goto fail;
+	(void)wolfSSL_CTX_UseSessionTicket(t->ctx);
+	t->server_name = xstrdup(m->server_name);
+	t->use_sni = !is_ip_literal(m->server_name);
+	if (m->n_pins > 0) {
+		t->pins = xcalloc(m->n_pins, sizeof(*t->pins));
+		memcpy(t->pins, m->pins, m->n_pins * sizeof(*t->pins));
+		t->n_pins = m->n_pins;
+	}
+	return t;
+fail:
+	tls_ctx_free(t);
+	return NULL;
+}
+
+void
+tls_ctx_forget_session(struct tls_ctx *t)
+{
+	if (t->session != NULL) {
+		wolfSSL_SESSION_free(t->session);
+		t->session = NULL;
+	}
+}
+
+void
+tls_ctx_free(struct tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	tls_ctx_forget_session(t);
+	if (t->ctx != NULL)
+		wolfSSL_CTX_free(t->ctx);
+	free(t->server_name);
+	free(t->pins);
+	free(t);
+}
+
+struct tls_conn *
+tls_conn_new(struct tls_ctx *t, int fd)
+{
+	struct tls_conn *c = xcalloc(1, sizeof(*c));
+
+	c->ctx = t;
+	if ((c->ssl = wolfSSL_new(t->ctx)) == NULL)
+		goto fail;
+	if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
+		goto fail;
+	if (t->use_sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, t->server_name,
+	    (unsigned short)strlen(t->server_name)) != WOLFSSL_SUCCESS)
+		goto fail;
+	if (wolfSSL_check_domain_name(c->ssl, t->server_name) != WOLFSSL_SUCCESS)
+		goto fail;
+	if (t->session != NULL)
+		(void)wolfSSL_set_session(c->ssl, t->session);
+	return c;
+fail:
+	tls_conn_free(c);
+	return NULL;
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ssl != NULL)
+		wolfSSL_free(c->ssl);
+	free(c);
+}
+
+/* Alerts by which a server says it does not accept our client certificate. */
+static int
+alert_rejects_client_cert(int code)
+{
+	switch (code) {
+	case 42: case 43: case 44: case 45: case 46: case 48: case 49: case 116:
+		return 1;
+	}
+	return 0;
+}
+
+static void
+describe_verify_error(struct tls_conn *c, int code)
+{
+	const char *why;
+
+	switch (code) {
+	case DOMAIN_NAME_MISMATCH:
+		snprintf(c->err, sizeof(c->err),
+		    "server certificate does not match name %s", c->ctx->server_name);
+		return;
+	case ASN_NO_SIGNER_E:
+		why = "issuer not trusted (unknown CA; check trust.ca_file)";
+		break;
+	case ASN_AFTER_DATE_E:
+		why = "server certificate expired";
+		break;
+	case ASN_BEFORE_DATE_E:
+		why = "server certificate not yet valid";
+		break;
+	case ASN_SIG_CONFIRM_E:
+		why = "bad signature in server chain";
+		break;
+	default:
+		why = wolfSSL_ERR_reason_error_string((unsigned long)code);
+	}
+	snprintf(c->err, sizeof(c->err), "server certificate verification failed: %s", why);
+}
+
+/* Turn the last wolfSSL error into a one-line reason. */
+static enum tls_io
+conn_fail(struct tls_conn *c, int code)
+{
+	WOLFSSL_ALERT_HISTORY h;
+
+	memset(&h, 0, sizeof(h));
+	h.last_rx.code = -1;
+	(void)wolfSSL_get_alert_history(c->ssl, &h);
+	c->failed_tls = 1;
+	if (code == SOCKET_PEER_CLOSED_E || code == SOCKET_ERROR_E) {
+		c->failed_tls = 0;
+		snprintf(c->err, sizeof(c->err), "connection closed by server");
+	} else if (h.last_rx.code >= 0 && h.last_rx.level == alert_fatal) {
+		snprintf(c->err, sizeof(c->err), "%s (alert %s)",
+		    alert_rejects_client_cert(h.last_rx.code) ?
+		    "server rejected our client certificate" : "server sent a fatal alert",
+		    wolfSSL_alert_desc_string_long(h.last_rx.code));
+	} else if (code == DOMAIN_NAME_MISMATCH || code == ASN_NO_SIGNER_E ||
+	    code == ASN_AFTER_DATE_E || code == ASN_BEFORE_DATE_E ||
+	    code == ASN_SIG_CONFIRM_E || code == VERIFY_CERT_ERROR) {
+		describe_verify_error(c, code);
+	} else {
+		snprintf(c->err, sizeof(c->err), "TLS error: %s",
+		    wolfSSL_ERR_reason_error_string((unsigned long)code));
+	}
+	return TLS_IO_ERROR;
+}
+
+static enum tls_io
+conn_result(struct tls_conn *c, int ret)
+{
+	int code = wolfSSL_get_error(c->ssl, ret);
+
+	switch (code) {
+	case WOLFSSL_ERROR_WANT_READ:
+		return TLS_IO_WANT_READ;
+	case WOLFSSL_ERROR_WANT_WRITE:
+		return TLS_IO_WANT_WRITE;
+	case WOLFSSL_ERROR_ZERO_RETURN:
+		return TLS_IO_CLOSED;
+	}
+	return conn_fail(c, code);
+}
+
+static int
+check_pins(struct tls_conn *c)
+{
+	WOLFSSL_X509 *peer;
+	WOLFSSL_EVP_PKEY *pk = NULL;
+	unsigned char *der = NULL, hash[WC_SHA256_DIGEST_SIZE];
+	int len, ok = 0;
+
+	if (c->ctx->n_pins == 0)
+		return 0;
+	if ((peer = wolfSSL_get_peer_certificate(c->ssl)) == NULL)
+		goto out;
+	if ((pk = wolfSSL_X509_get_pubkey(peer)) == NULL)
+		goto out;
+	if ((len = wolfSSL_i2d_PUBKEY(pk, &der)) <= 0)
+		goto out;
+	if (wc_Sha256Hash(der, (word32)len, hash) != 0)
+		goto out;
+	for (size_t i = 0; i < c->ctx->n_pins && !ok; i++)
+		ok = memcmp(hash, c->ctx->pins[i], sizeof(hash)) == 0;
+out:
+	XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
+	wolfSSL_EVP_PKEY_free(pk);
+	wolfSSL_X509_free(peer);
+	if (!ok) {
+		c->failed_tls = 1;
+		snprintf(c->err, sizeof(c->err),
+		    "server public key matches none of trust.pin_sha256");
+		return -1;
+	}
+	return 0;
+}
+
+enum tls_io
+tls_handshake(struct tls_conn *c)
+{
+	int ret = wolfSSL_connect(c->ssl);
+
+	if (ret != WOLFSSL_SUCCESS)
+		return conn_result(c, ret);
+	if (check_pins(c) < 0)
+		return TLS_IO_ERROR;
+	return TLS_IO_OK;
+}
+
+enum tls_io
+tls_read(struct tls_conn *c, void *buf, size_t len, size_t *n)
+{
+	int ret = wolfSSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+
+	if (ret > 0) {
+		*n = (size_t)ret;
+		return TLS_IO_OK;
+	}
+	*n = 0;
+	if (wolfSSL_get_error(c->ssl, ret) == SOCKET_PEER_CLOSED_E)
+		return TLS_IO_CLOSED;  /* many servers close without close_notify */
+	return conn_result(c, ret);
+}
+
+enum tls_io
+tls_write(struct tls_conn *c, const void *buf, size_t len, size_t *n)
+{
+	int ret = wolfSSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+
+	if (ret > 0) {
+		*n = (size_t)ret;
+		return TLS_IO_OK;
+	}
+	*n = 0;
+	return conn_result(c, ret);
+}
+
+int
+tls_pending(struct tls_conn *c)
+{
+	return wolfSSL_pending(c->ssl);
+}
+
+void
+tls_shutdown(struct tls_conn *c)
+{
+	(void)wolfSSL_shutdown(c->ssl);
+}
+
+const char *
+tls_conn_error(const struct tls_conn *c)
+{
+	return c->err[0] ? c->err : "TLS error";
+}
+
+int
+tls_conn_failed_tls(const struct tls_conn *c)
+{
+	return c->failed_tls;
+}
+
+void
+tls_conn_save_session(struct tls_conn *c)
+{
+	WOLFSSL_SESSION *s = wolfSSL_get1_session(c->ssl);
+
+	if (s == NULL)
+		return;
+	tls_ctx_forget_session(c->ctx);
+	c->ctx->session = s;
+}
+
+int
+tls_conn_resumed(const struct tls_conn *c)
+{
+	return wolfSSL_session_reused(c->ssl);
+}
+
+const char *
+tls_conn_version(const struct tls_conn *c)
+{
+	return wolfSSL_get_version(c->ssl);
+}
