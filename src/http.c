@@ -1,2 +1,1087 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * HTTP/1.1 framing on top of Debian's libhttp-parser 2.9.4.
+ *
+ * The packaged library is built with HTTP_PARSER_STRICT=0: it accepts bare
+ * LF and bare CR line ends, "HXXP/1.1", several spaces in the request line,
+ * TAB and obs-text in the request-target, spaces in header names and
+ * obs-fold. Whatever two parsers may read differently is a smuggling
+ * vector, so this file checks the line structure of every head (and of the
+ * chunked framing) itself and refuses what RFC 9112 does not allow.
+ */
 #include "autoconf.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "util.h"
+
+#define HTTP_DEFAULT_MAX_HEADER_BYTES 32768
+#define HTTP_DEFAULT_MAX_HEADERS      100
+
+/* line-structure check of a head */
+enum { SCAN_START_LINE = 0, SCAN_LINE_START, SCAN_IN_LINE, SCAN_END };
+
+static const char *const hop_headers[] = {"Connection", "Keep-Alive", "Proxy-Connection",
+    "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+    "Content-Length"};
+
+static int
+is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 9110 5.6.2 token characters */
+static int
+is_tchar(unsigned char c)
+{
+	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* field-value characters: HTAB, SP, VCHAR, obs-text */
+static int
+is_field_char(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Enter the error state (the first reason wins); returns -1. */
+static int
+fail(struct http_in *in, int status, const char *why)
+{
+	if (in->state != HTTP_IN_ERROR) {
+		in->state = HTTP_IN_ERROR;
+		in->error_status = in->msg.is_request ? status : 502;
+		in->error = why;
+	}
+	return -1;
+}
+
+static void
+append(char **s, size_t *len, const char *at, size_t n)
+{
+	*s = xrealloc(*s, *len + n + 1);
+	memcpy(*s + *len, at, n);
+	*len += n;
+	(*s)[*len] = '\0';
+}
+
+static void
+msg_free(struct http_msg *m)
+{
+	for (size_t i = 0; i < m->n_headers; i++) {
+		free(m->headers[i].name);
+		free(m->headers[i].value);
+	}
+	free(m->headers);
+	free(m->target);
+	free(m->url_host);
+	free(m->path);
+	free(m->path_only);
+	free(m->host_header);
+	free(m->reason);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Forget the current message: back to the start of a head. */
+static void
+message_reset(struct http_in *in)
+{
+	msg_free(&in->msg);
+	in->msg.is_request = in->parser.type == HTTP_REQUEST;
+	free(in->cur_name);
+	free(in->cur_value);
+	in->cur_name = in->cur_value = NULL;
+	in->cur_name_len = in->cur_value_len = 0;
+	in->last_was_value = 0;
+	in->last_byte = 0;
+	in->head_bytes = 0;
+	in->target_len = in->reason_len = in->headers_cap = 0;
+	in->msg_complete = 0;
+	in->scan_state = SCAN_START_LINE;
+	in->sl_part = 0;
+	in->sl_pos = 0;
+	in->scan_pos = NULL;
+}
+
+/* ---- line structure -------------------------------------------------- */
+
+/* "HTTP/" DIGIT "." DIGIT, one byte at pos */
+static int
+version_byte(size_t pos, unsigned char c)
+{
+	static const char v[] = "HTTP/d.d";
+
+	if (pos >= sizeof(v) - 1)
+		return -1;
+	if (v[pos] == 'd')
+		return is_digit(c) ? 0 : -1;
+	return c == (unsigned char)v[pos] ? 0 : -1;
+}
+
+/* method SP request-target SP HTTP-version; 1 on a separator */
+static int
+request_line_byte(struct http_in *in, unsigned char c)
+{
+	switch (in->sl_part) {
+	case 0:
+		if (c == ' ' && in->sl_pos > 0)
+			return 1;
+		return is_tchar(c) ? 0 : -1;
+	case 1:
+		if (c == ' ' && in->sl_pos > 0)
+			return 1;
+		return c > 0x20 && c < 0x7f ? 0 : -1;
+	default:
+		return version_byte(in->sl_pos, c);
+	}
+}
+
+/* HTTP-version SP 3DIGIT [SP reason-phrase] (a missing SP is tolerated) */
+static int
+status_line_byte(struct http_in *in, unsigned char c)
+{
+	size_t pos = in->sl_pos;
+
+	if (pos < 8)
+		return version_byte(pos, c);
+	if (pos == 8 || pos == 12)
+		return c == ' ' ? 0 : -1;
+	if (pos < 12)
+		return is_digit(c) ? 0 : -1;
+	return is_field_char(c) ? 0 : -1;
+}
+
+static int
+start_line_byte(struct http_in *in, unsigned char c)
+{
+	int r;
+
+	r = in->msg.is_request ? request_line_byte(in, c) : status_line_byte(in, c);
+	if (r > 0) {
+		in->sl_part++;
+		in->sl_pos = 0;
+		return 0;
+	}
+	in->sl_pos++;
+	return r;
+}
+
+static int
+start_line_complete(const struct http_in *in)
+{
+	if (in->msg.is_request)
+		return in->sl_part == 2 && in->sl_pos == 8;
+	return in->sl_pos >= 12;
+}
+
+/* A CRLF: 1 when it is the empty line that ends the head. */
+static int
+scan_eol(struct http_in *in, const char **why)
+{
+	switch (in->scan_state) {
+	case SCAN_START_LINE:
+		/* empty lines before the start line are ignored (RFC 9112 2.2) */
+		if (in->sl_part == 0 && in->sl_pos == 0)
+			return 0;
+		if (!start_line_complete(in)) {
+			*why =
+			    in->msg.is_request ? "malformed request line" : "malformed status line";
+			return -1;
+		}
+		in->scan_state = SCAN_LINE_START;
+		return 0;
+	case SCAN_LINE_START:
+		in->scan_state = SCAN_END;
+		return 1;
+	default:
+		in->scan_state = SCAN_LINE_START;
+		return 0;
+	}
+}
+
+/* One head byte: 0 fine, 1 it ends the head, -1 malformed (*why). */
+static int
+scan_head_byte(struct http_in *in, unsigned char c, const char **why)
+{
+	unsigned char last = (unsigned char)in->last_byte;
+
+	in->last_byte = (char)c;
+	*why = NULL;
+	if (c == '\n' && last == '\r')
+		return scan_eol(in, why);
+	if (c == '\n')
+		*why = "bare LF in header section";
+	else if (last == '\r')
+		*why = "bare CR in header section";
+	else if (c == '\r')
+		return 0;
+	else if (in->scan_state == SCAN_START_LINE) {
+		if (start_line_byte(in, c) < 0)
+			*why =
+			    in->msg.is_request ? "malformed request line" : "malformed status line";
+	} else if (in->scan_state == SCAN_LINE_START && (c == ' ' || c == '\t'))
+		*why = "obsolete line folding";
+	else
+		in->scan_state = SCAN_IN_LINE;
+	return *why != NULL ? -1 : 0;
+}
+
+/*
+ * Check head bytes before http_parser sees them. Returns how many bytes are
+ * fine: all n, up to and including the head's last byte, or up to the first
+ * malformed one (then *why says what is wrong with it).
+ */
+static size_t
+scan_head(struct http_in *in, const char *data, size_t n, const char **why)
+{
+	*why = NULL;
+	for (size_t i = 0; i < n; i++) {
+		int r = scan_head_byte(in, (unsigned char)data[i], why);
+
+		if (r < 0)
+			return i;
+		if (r > 0)
+			return i + 1;
+	}
+	return n;
+}
+
+/* Chunk-size lines, chunk ends and trailers: CR and LF only in pairs. */
+static int
+scan_framing(struct http_in *in, const char *from, const char *to)
+{
+	for (; from < to; from++) {
+		unsigned char c = (unsigned char)*from;
+		int after_cr = in->last_byte == '\r';
+
+		in->last_byte = (char)c;
+		if ((c == '\n') != after_cr)
+			return fail(in, 400, "bare CR or LF in chunked framing");
+	}
+	return 0;
+}
+
+/* ---- hosts and request-targets --------------------------------------- */
+
+/* Lower-case copy without one trailing dot. */
+static char *
+host_normalize(const char *s, size_t n)
+{
+	char *h;
+
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	h = xstrndup(s, n);
+	ascii_lower(h);
+	return h;
+}
+
+static int
+host_chars_ok(const char *s, size_t n, int literal)
+{
+	const char *extra = literal ? ":.%-_~" : "-._~!$&'()*+,;=%";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!is_alnum(c) && (c == '\0' || strchr(extra, c) == NULL))
+			return 0;
+	}
+	return 1;
+}
+
+/* ":" *DIGIT after a host; an empty port is no port (RFC 3986 3.2.3). */
+static int
+port_parse(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	*port = 0;
+	if (*s == '\0')
+		return 0;
+	if (*s++ != ':')
+		return -1;
+	if (*s == '\0')
+		return 0;
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		if (!is_digit((unsigned char)s[i]) || i >= 5)
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* Host header value → normalized host and port (0 if none). */
+static int
+authority_parse(const char *s, char **host, uint16_t *port)
+{
+	const char *h = s, *rest;
+	size_t n;
+	int literal = s[0] == '[';
+
+	if (literal) {
+		if ((rest = strchr(s, ']')) == NULL)
+			return -1;
+		h = s + 1;
+		n = (size_t)(rest - h);
+		rest++;
+		if (n == 0)
+			return -1;
+	} else {
+		n = strcspn(s, ":");
+		rest = s + n;
+	}
+	if (!host_chars_ok(h, n, literal) || (n == 0 && *rest != '\0') ||
+	    port_parse(rest, port) < 0)
+		return -1;
+	*host = host_normalize(h, n);
+	return 0;
+}
+
+static int
+url_field(const struct http_parser_url *u, int f)
+{
+	return (u->field_set & (1 << f)) != 0;
+}
+
+static void
+url_path(struct http_msg *m, const struct http_parser_url *u)
+{
+	const char *t = m->target, *path = "/";
+	size_t plen = 1;
+
+	if (url_field(u, UF_PATH)) {
+		path = t + u->field_data[UF_PATH].off;
+		plen = u->field_data[UF_PATH].len;
+	}
+	m->path_only = xstrndup(path, plen);
+	if (url_field(u, UF_QUERY))
+		m->path = xasprintf("%s?%.*s", m->path_only, (int)u->field_data[UF_QUERY].len,
+		    t + u->field_data[UF_QUERY].off);
+	else
+		m->path = xstrdup(m->path_only);
+}
+
+/* absolute-form: http[s]://host[:port][/path][?query] */
+static int
+target_absolute(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+	struct http_parser_url u;
+	size_t slen;
+
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(m->target, in->target_len, 0, &u) != 0 ||
+	    !url_field(&u, UF_SCHEMA) || !url_field(&u, UF_HOST) || u.field_data[UF_HOST].len == 0)
+		return fail(in, 400, "malformed request-target");
+	if (url_field(&u, UF_USERINFO))
+		return fail(in, 400, "userinfo in request-target");
+	slen = u.field_data[UF_SCHEMA].len;
+	if (slen == 5 && ascii_ncasecmp(m->target, "https", 5) == 0)
+		m->url_is_https = 1;
+	else if (slen != 4 || ascii_ncasecmp(m->target, "http", 4) != 0)
+		return fail(in, 400, "unsupported scheme in request-target");
+	if (url_field(&u, UF_PORT) && u.port == 0)
+		return fail(in, 400, "invalid port in request-target");
+	m->url_port = u.port;
+	m->url_host =
+	    host_normalize(m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
+	url_path(m, &u);
+	return 0;
+}
+
+/* authority-form, CONNECT only; the caller refuses CONNECT anyway */
+static int
+target_authority(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+	struct http_parser_url u;
+
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(m->target, in->target_len, 1, &u) != 0 || u.port == 0)
+		return fail(in, 400, "malformed CONNECT authority");
+	m->url_host =
+	    host_normalize(m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
+	m->url_port = u.port;
+	m->path = xstrdup(m->target);
+	m->path_only = xstrdup(m->target);
+	return 0;
+}
+
+static int
+request_target(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+	const char *t = m->target;
+
+	if (t == NULL)
+		return fail(in, 400, "missing request-target");
+	if (in->target_len > UINT16_MAX)
+		return fail(in, 414, "request-target too long");
+	if (m->method == HTTP_CONNECT)
+		return target_authority(in);
+	if (strchr(t, '#') != NULL)
+		return fail(in, 400, "fragment in request-target");
+	if (strcmp(t, "*") == 0) {
+		if (m->method != HTTP_OPTIONS)
+			return fail(in, 400, "asterisk-form is only for OPTIONS");
+		m->path = xstrdup(t);
+		m->path_only = xstrdup(t);
+		return 0;
+	}
+	if (t[0] == '/') {
+		m->path = xstrdup(t);
+		m->path_only = xstrndup(t, strcspn(t, "?"));
+		return 0;
+	}
+	return target_absolute(in);
+}
+
+/* Host is required in HTTP/1.1 and must name what an absolute-form names. */
+static int
+request_host(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+	char *host = NULL;
+	uint16_t port, dflt = m->url_is_https ? 443 : 80;
+	int same;
+
+	if (m->host_header == NULL) {
+		if (m->minor >= 1 && m->url_host == NULL)
+			return fail(in, 400, "missing Host header");
+		return 0;
+	}
+	if (authority_parse(m->host_header, &host, &port) < 0)
+		return fail(in, 400, "malformed Host header");
+	same = strcmp(host, m->url_host ? m->url_host : host) == 0 &&
+	       (port ? port : dflt) == (m->url_port ? m->url_port : dflt);
+	free(host);
+	if (!same && m->url_host != NULL && m->method != HTTP_CONNECT)
+		return fail(in, 400, "Host header does not match request-target");
+	return 0;
+}
+
+/* ---- heads --------------------------------------------------------------- */
+
+/* Remove trailing OWS (not part of a field value); returns how much. */
+static size_t
+rtrim(char *s, size_t len)
+{
+	size_t n = len;
+
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	s[n] = '\0';
+	return len - n;
+}
+
+static int
+header_special(struct http_in *in, const char *name, const char *value, size_t trimmed)
+{
+	struct http_msg *m = &in->msg;
+
+	if (m->is_request && ascii_casecmp(name, "Host") == 0) {
+		if (m->host_header != NULL)
+			return fail(in, 400, "duplicate Host header");
+		m->host_header = xstrdup(value);
+	} else if (ascii_casecmp(name, "Transfer-Encoding") == 0) {
+		/* only exactly "chunked": we re-frame, other codings would
+		 * reach the peer undeclared */
+		if (trimmed > 0 || ascii_casecmp(value, "chunked") != 0 ||
+		    http_msg_header(m, name) != NULL)
+			return fail(in, 400, "unsupported transfer-encoding");
+	} else if (ascii_casecmp(name, "Content-Length") == 0) {
+		if (http_msg_header(m, name) != NULL)
+			return fail(in, 400, "duplicate Content-Length");
+	} else if (ascii_casecmp(name, "Expect") == 0) {
+		if (m->is_request && ascii_casecmp(value, "100-continue") == 0)
+			m->expect_continue = 1;
+	} else if (ascii_casecmp(name, "Upgrade") == 0)
+		m->upgrade = 1;
+	return 0;
+}
+
+/* The header assembled in cur_name/cur_value is complete: store it. */
+static int
+header_finish(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+	struct http_header *h;
+	char *name = in->cur_name, *value = in->cur_value;
+	size_t trimmed;
+	int r = 0;
+
+	if (value == NULL)
+		value = xstrdup("");
+	trimmed = rtrim(value, in->cur_value_len);
+	in->cur_name = in->cur_value = NULL;
+	in->cur_name_len = in->cur_value_len = 0;
+	in->last_was_value = 0;
+	if (name == NULL || *name == '\0')
+		r = fail(in, 400, "empty header name");
+	else if (m->n_headers >= in->max_headers)
+		r = fail(in, 431, "too many header fields");
+	else
+		r = header_special(in, name, value, trimmed);
+	if (r < 0) {
+		free(name);
+		free(value);
+		return -1;
+	}
+	if (m->n_headers == in->headers_cap) {
+		in->headers_cap = in->headers_cap ? in->headers_cap * 2 : 16;
+		m->headers = xrealloc(m->headers, in->headers_cap * sizeof(*h));
+	}
+	h = &m->headers[m->n_headers++];
+	h->name = name;
+	h->value = value;
+	return 0;
+}
+
+static int
+request_check(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+
+	m->method = (enum http_method)in->parser.method;
+	m->method_name = http_method_str(m->method);
+	if (m->major != 1 || m->minor > 1)
+		return fail(in, 505, "unsupported HTTP version");
+	if (request_target(in) < 0)
+		return -1;
+	return request_host(in);
+}
+
+static int
+response_check(struct http_in *in)
+{
+	struct http_msg *m = &in->msg;
+
+	m->status = (int)in->parser.status_code;
+	if (m->reason == NULL)
+		m->reason = xstrdup("");
+	if (m->major != 1)
+		return fail(in, 502, "unsupported HTTP version in response");
+	if (m->status < 100 || m->status > 599)
+		return fail(in, 502, "invalid status code in response");
+	return 0;
+}
+
+/*
+ * http_should_keep_alive() without its "needs EOF" half, which cannot know
+ * yet that we will return 1 (no body) from on_headers_complete.
+ */
+static int
+connection_persists(const http_parser *p)
+{
+	if (p->http_major > 0 && p->http_minor > 0)
+		return (p->flags & F_CONNECTION_CLOSE) == 0;
+	return (p->flags & F_CONNECTION_KEEP_ALIVE) != 0;
+}
+
+static void
+set_body(struct http_in *in)
+{
+	const http_parser *p = &in->parser;
+	struct http_msg *m = &in->msg;
+
+	if (!m->is_request &&
+	    (in->skip_body || m->status / 100 == 1 || m->status == 204 || m->status == 304))
+		m->body = HTTP_BODY_NONE;
+	else if (p->flags & F_CHUNKED)
+		m->body = HTTP_BODY_CHUNKED;
+	else if (p->flags & F_CONTENTLENGTH) {
+		m->body = HTTP_BODY_LENGTH;
+		m->content_length = p->content_length;
+	} else
+		m->body = m->is_request ? HTTP_BODY_NONE : HTTP_BODY_EOF;
+	m->keep_alive = connection_persists(p) && m->body != HTTP_BODY_EOF;
+}
+
+/* ---- parser callbacks ------------------------------------------------ */
+
+static int
+on_url(http_parser *p, const char *at, size_t n)
+{
+	struct http_in *in = p->data;
+
+	append(&in->msg.target, &in->target_len, at, n);
+	return 0;
+}
+
+static int
+on_status(http_parser *p, const char *at, size_t n)
+{
+	struct http_in *in = p->data;
+
+	append(&in->msg.reason, &in->reason_len, at, n);
+	return 0;
+}
+
+/* Trailer fields are read and dropped, but bounded like a head. */
+static int
+trailer_bytes(struct http_in *in, size_t n)
+{
+	in->head_bytes += n;
+	if (in->head_bytes > in->max_header_bytes)
+		return fail(in, 431, "trailer section too large");
+	return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct http_in *in = p->data;
+
+	if (in->state == HTTP_IN_BODY)
+		return trailer_bytes(in, n);
+	if (in->last_was_value && header_finish(in) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)at[i]))
+			return fail(in, 400, "invalid character in header name");
+	append(&in->cur_name, &in->cur_name_len, at, n);
+	return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct http_in *in = p->data;
+
+	if (in->state == HTTP_IN_BODY)
+		return trailer_bytes(in, n);
+	for (size_t i = 0; i < n; i++)
+		if (!is_field_char((unsigned char)at[i]))
+			return fail(in, 400, "invalid character in header value");
+	append(&in->cur_value, &in->cur_value_len, at, n);
+	in->last_was_value = 1;
+	return 0;
+}
+
+/* The head is complete: check it, describe the body, pause. */
+static int
+on_headers_complete(http_parser *p)
+{
+	struct http_in *in = p->data;
+	struct http_msg *m = &in->msg;
+	int r;
+
+	if (in->last_was_value && header_finish(in) < 0)
+		return -1;
+	m->major = p->http_major;
+	m->minor = p->http_minor;
+	m->upgrade |= p->upgrade;
+	r = m->is_request ? request_check(in) : response_check(in);
+	if (r < 0)
+		return -1;
+	set_body(in);
+	in->state = HTTP_IN_HEAD_DONE;
+	http_parser_pause(p, 1);
+	/* 1: a response without body (HEAD; 1xx/204/304 http_parser knows) */
+	return !m->is_request && m->body == HTTP_BODY_NONE;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t n)
+{
+	struct http_in *in = p->data;
+
+	if (in->msg.body == HTTP_BODY_CHUNKED) {
+		if (scan_framing(in, in->scan_pos, at) < 0)
+			return -1;
+		in->scan_pos = at + n;
+		in->last_byte = 0;
+	}
+	if (in->cb != NULL && in->cb->on_body != NULL && in->cb->on_body(in->arg, at, n) != 0)
+		return fail(in, 500, "body consumer failed");
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct http_in *in = p->data;
+
+	/* while http_in_feed consumes the head's last byte (see feed_head) */
+	if (in->state == HTTP_IN_HEAD_DONE) {
+		in->msg_complete = 1;
+		return 0;
+	}
+	in->state = HTTP_IN_DONE;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ---- feeding ------------------------------------------------------------- */
+
+/* After http_parser_execute: 0, or -1 in (now) the error state. */
+static int
+parser_error(struct http_in *in)
+{
+	enum http_errno e = HTTP_PARSER_ERRNO(&in->parser);
+
+	if (in->state == HTTP_IN_ERROR)
+		return -1;
+	if (e == HPE_OK || e == HPE_PAUSED)
+		return 0;
+	if (e == HPE_HEADER_OVERFLOW)
+		return fail(in, 431, "header section too large");
+	if (e == HPE_INVALID_METHOD)
+		return fail(in, 501, "method not implemented");
+	return fail(in, 400, http_errno_description(e));
+}
+
+/*
+ * http_parser pauses in on_headers_complete *before* consuming the head's
+ * final LF (it returns that byte's offset) and would act on it only when fed
+ * again. Feed that one byte now, so that what http_in_feed reports consumed
+ * is exactly the head, what follows is exactly the body, and a message
+ * without body is known complete (msg_complete) before the caller resumes.
+ */
+static int
+head_last_byte(struct http_in *in, const char *lf)
+{
+	http_parser_pause(&in->parser, 0);
+	http_parser_execute(&in->parser, &in->settings, lf, 1);
+	if (parser_error(in) < 0)
+		return -1;
+	http_parser_pause(&in->parser, 1);
+	return 0;
+}
+
+/*
+ * The scan goes first, so http_parser and the callbacks never act on a
+ * malformed head, and verdicts do not depend on how the bytes were sliced.
+ */
+static size_t
+feed_head(struct http_in *in, const char *data, size_t len)
+{
+	size_t room = in->max_header_bytes - in->head_bytes;
+	const char *why;
+	size_t k, n;
+
+	k = scan_head(in, data, len < room ? len : room, &why);
+	n = http_parser_execute(&in->parser, &in->settings, data, k);
+	if (parser_error(in) < 0)
+		return n;
+	if (in->state == HTTP_IN_HEAD_DONE) {
+		/* paused on the head's last byte, which is left unconsumed */
+		n++;
+		if (n != k || in->scan_state != SCAN_END)
+			fail(in, 400, "malformed header section");
+		else
+			head_last_byte(in, data + n - 1);
+	} else if (why != NULL)
+		fail(in, 400, why);
+	else if (in->scan_state == SCAN_END)
+		fail(in, 400, "malformed header section");
+	else if (in->head_bytes + n >= in->max_header_bytes)
+		fail(in, 431, "header section too large");
+	in->head_bytes += n;
+	return n;
+}
+
+static size_t
+feed_body(struct http_in *in, const char *data, size_t len)
+{
+	size_t n;
+
+	in->scan_pos = data;
+	n = http_parser_execute(&in->parser, &in->settings, data, len);
+	if (parser_error(in) == 0 && in->msg.body == HTTP_BODY_CHUNKED)
+		scan_framing(in, in->scan_pos, data + n);
+	in->scan_pos = NULL;
+	return n;
+}
+
+/*
+ * End of input. http_parser completes an EOF-delimited body without leaving
+ * its body state (a second EOF would complete it again): start afresh.
+ */
+static size_t
+feed_eof(struct http_in *in)
+{
+	http_parser_execute(&in->parser, &in->settings, NULL, 0);
+	if (parser_error(in) == 0 && in->state == HTTP_IN_DONE) {
+		http_parser_init(&in->parser, in->parser.type);
+		http_parser_pause(&in->parser, 1);
+	}
+	return 0;
+}
+
+/* ---- public: parsing ----------------------------------------------------- */
+
+void
+http_in_init(struct http_in *in, int is_request, unsigned max_header_bytes, unsigned max_headers,
+    const struct http_in_cb *cb, void *arg)
+{
+	memset(in, 0, sizeof(*in));
+	http_parser_init(&in->parser, is_request ? HTTP_REQUEST : HTTP_RESPONSE);
+	in->parser.data = in;
+	http_parser_settings_init(&in->settings);
+	in->settings.on_url = on_url;
+	in->settings.on_status = on_status;
+	in->settings.on_header_field = on_header_field;
+	in->settings.on_header_value = on_header_value;
+	in->settings.on_headers_complete = on_headers_complete;
+	in->settings.on_body = on_body;
+	in->settings.on_message_complete = on_message_complete;
+	in->cb = cb;
+	in->arg = arg;
+	in->max_header_bytes = max_header_bytes ? max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
+	in->max_headers = max_headers ? max_headers : HTTP_DEFAULT_MAX_HEADERS;
+	in->state = HTTP_IN_HEAD;
+	message_reset(in);
+}
+
+void
+http_in_free(struct http_in *in)
+{
+	message_reset(in);
+}
+
+size_t
+http_in_feed(struct http_in *in, const char *data, size_t len)
+{
+	switch (in->state) {
+	case HTTP_IN_HEAD:
+		return len == 0 ? feed_eof(in) : feed_head(in, data, len);
+	case HTTP_IN_BODY:
+		return len == 0 ? feed_eof(in) : feed_body(in, data, len);
+	default:
+		return 0;
+	}
+}
+
+void
+http_in_resume(struct http_in *in)
+{
+	if (in->state == HTTP_IN_HEAD_DONE) {
+		in->head_bytes = 0; /* now counts trailer bytes */
+		in->last_byte = 0;
+		if (in->msg_complete)
+			in->state = HTTP_IN_DONE;
+		else {
+			in->state = HTTP_IN_BODY;
+			http_parser_pause(&in->parser, 0);
+		}
+	} else if (in->state == HTTP_IN_DONE) {
+		/* a HEAD request's response may come after 1xx ones */
+		if (!in->msg.is_request && in->msg.status >= 200)
+			in->skip_body = 0;
+		message_reset(in);
+		in->state = HTTP_IN_HEAD;
+		http_parser_pause(&in->parser, 0);
+	}
+}
+
+void
+http_in_set_skip_body(struct http_in *in, int skip)
+{
+	in->skip_body = skip;
+}
+
+const char *
+http_msg_header(const struct http_msg *msg, const char *name)
+{
+	for (size_t i = 0; i < msg->n_headers; i++)
+		if (ascii_casecmp(msg->headers[i].name, name) == 0)
+			return msg->headers[i].value;
+	return NULL;
+}
+
+/* Is name one of the comma-separated tokens in list? */
+static int
+token_listed(const char *list, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	while (*list != '\0') {
+		size_t n, t;
+
+		list += strspn(list, " \t,");
+		n = t = strcspn(list, ",");
+		while (t > 0 && (list[t - 1] == ' ' || list[t - 1] == '\t'))
+			t--;
+		if (t > 0 && t == nlen && ascii_ncasecmp(list, name, t) == 0)
+			return 1;
+		list += n;
+	}
+	return 0;
+}
+
+int
+http_header_is_hop(const struct http_msg *msg, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(hop_headers); i++)
+		if (ascii_casecmp(name, hop_headers[i]) == 0)
+			return 1;
+	for (size_t i = 0; i < msg->n_headers; i++)
+		if (ascii_casecmp(msg->headers[i].name, "Connection") == 0 &&
+		    token_listed(msg->headers[i].value, name))
+			return 1;
+	return 0;
+}
+
+/* ---- public: writing ----------------------------------------------------- */
+
+static void
+write_headers(struct evbuffer *out, const struct http_msg *m)
+{
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const struct http_header *h = &m->headers[i];
+
+		if (http_header_is_hop(m, h->name))
+			continue;
+		if (m->is_request &&
+		    (ascii_casecmp(h->name, "Host") == 0 || ascii_casecmp(h->name, "Expect") == 0))
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
+	}
+}
+
+static void
+write_framing(struct evbuffer *out, enum http_body body, uint64_t length)
+{
+	if (body == HTTP_BODY_LENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)length);
+	else if (body == HTTP_BODY_CHUNKED)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+}
+
+void
+http_write_request_head(
+    struct evbuffer *out, const struct http_msg *req, const char *path, const char *authority)
+{
+	evbuffer_add_printf(
+	    out, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->method_name, path, authority);
+	write_headers(out, req);
+	write_framing(out, req->body, req->content_length);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static int
+status_has_body(int status)
+{
+	return status / 100 != 1 && status != 204 && status != 304;
+}
+
+/* How the body goes to the client; an HTTP/1.0 client cannot take chunks. */
+static enum http_body
+response_framing(const struct http_msg *resp, int head_request, int client_minor)
+{
+	if (head_request || !status_has_body(resp->status))
+		return HTTP_BODY_NONE;
+	switch (resp->body) {
+	case HTTP_BODY_LENGTH:
+		return HTTP_BODY_LENGTH;
+	case HTTP_BODY_CHUNKED:
+	case HTTP_BODY_EOF:
+		return client_minor >= 1 ? HTTP_BODY_CHUNKED : HTTP_BODY_EOF;
+	default:
+		return HTTP_BODY_NONE;
+	}
+}
+
+enum http_body
+http_write_response_head(struct evbuffer *out, const struct http_msg *resp, int head_request,
+    int client_minor, int close)
+{
+	enum http_body framing = response_framing(resp, head_request, client_minor);
+	const char *reason = resp->reason, *cl;
+
+	if (reason == NULL || *reason == '\0')
+		reason = http_status_text(resp->status);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", resp->status, reason);
+	write_headers(out, resp);
+	if (head_request || resp->status == 304) {
+		/* describes the resource, not this message */
+		if ((cl = http_msg_header(resp, "Content-Length")) != NULL)
+			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+	} else if (framing == HTTP_BODY_NONE && status_has_body(resp->status))
+		write_framing(out, HTTP_BODY_LENGTH, 0);
+	else
+		write_framing(out, framing, resp->content_length);
+	if (close || framing == HTTP_BODY_EOF)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (client_minor == 0)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	evbuffer_add(out, "\r\n", 2);
+	return framing;
+}
+
+void
+http_write_chunk(struct evbuffer *out, const char *data, size_t len)
+{
+	if (len == 0)
+		return; /* a zero-size chunk would end the body */
+	evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, data, len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+http_write_last_chunk(struct evbuffer *out)
+{
+	evbuffer_add(out, "0\r\n\r\n", 5);
+}
+
+/* Copy without CR and LF, other control characters as spaces. */
+static char *
+one_line(const char *s)
+{
+	char *r = xstrdup(s ? s : ""), *w = r;
+
+	for (const char *p = r; *p != '\0'; p++) {
+		if (*p == '\r' || *p == '\n')
+			continue;
+		*w++ = (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p;
+	}
+	*w = '\0';
+	return r;
+}
+
+void
+http_write_error(struct evbuffer *out, int status, const char *code, const char *reason,
+    unsigned retry_after, int close)
+{
+	char *line = one_line(reason), *tag = one_line(code);
+
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain\r\n",
+	    status, http_status_text(status));
+	if (*tag != '\0')
+		evbuffer_add_printf(out, "X-Mtlsd-Error: %s\r\n", tag);
+	if (retry_after > 0)
+		evbuffer_add_printf(out, "Retry-After: %u\r\n", retry_after);
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n", strlen("mtlsd: \n") + strlen(line));
+	if (close)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	evbuffer_add_printf(out, "\r\nmtlsd: %s\n", line);
+	free(line);
+	free(tag);
+}
+
+const char *
+http_status_text(int status)
+{
+	const char *s = http_status_str((enum http_status)status);
+
+	return strcmp(s, "<unknown>") == 0 ? "Unknown" : s;
+}

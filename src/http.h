@@ -90,6 +90,13 @@ struct http_in {
 	size_t cur_name_len, cur_value_len;
 	int last_was_value;
 	char last_byte;
+	/* private to http.c */
+	size_t target_len, reason_len, headers_cap;
+	int msg_complete;               /* message ended right after its head */
+	int scan_state;                 /* line-structure check of the head */
+	unsigned sl_part;               /* start-line check: part and offset */
+	size_t sl_pos;
+	const char *scan_pos;           /* chunked framing check, during a feed */
 };
 
 /* is_request: parse requests (1) or responses (0). */

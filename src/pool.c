@@ -99,6 +99,15 @@ uc_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (ready == NULL)
 		return;
+	if (uc->try_next) {             /* next address, same deadline */
+		uint64_t now = now_ms();
+		uint64_t left = uc->deadline_ms > now ? uc->deadline_ms - now : 0;
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+		uc->try_next = 0;
+		evtimer_add(uc->timer, &tv);
+		pool_connect_next(uc);
+		return;
+	}
 	if (uc->deliver) {              /* deferred outcome */
 		uc->deliver = 0;
 		uc->ready = NULL;
@@ -178,23 +187,20 @@ uc_on_connect(struct stream *s, void *arg, int ok)
 		ready(uc->arg, uc, UP_OK, NULL);
 		return;
 	}
+	/* failures go through the loop: the stream is inside its callback */
 	if (stream_error_is_tls(s)) {
 		snprintf(reason, sizeof(reason), "TLS handshake with %s:%u failed: %s",
 		    uc->dest->m->host, uc->dest->m->port, stream_error(s));
-		uc->ready = NULL;
-		evtimer_del(uc->timer);
-		ready(uc->arg, uc, UP_TLS, reason);
-		return;
+		uc_finish(uc, UP_TLS, reason);
+	} else if (uc->next_addr != NULL) {
+		struct timeval now = { 0, 0 };
+		uc->try_next = 1;
+		evtimer_add(uc->timer, &now);
+	} else {
+		snprintf(reason, sizeof(reason), "cannot connect to %s:%u: %s",
+		    uc->dest->m->host, uc->dest->m->port, stream_error(s));
+		uc_finish(uc, UP_CONNECT, reason);
 	}
-	if (uc->next_addr != NULL) {    /* try the next address */
-		pool_connect_next(uc);
-		return;
-	}
-	snprintf(reason, sizeof(reason), "cannot connect to %s:%u: %s",
-	    uc->dest->m->host, uc->dest->m->port, stream_error(s));
-	uc->ready = NULL;
-	evtimer_del(uc->timer);
-	ready(uc->arg, uc, UP_CONNECT, reason);
 }
 
 static void
@@ -233,6 +239,7 @@ pool_connect(struct worker *w, struct dest *d, pool_ready_fn ready, void *arg)
 	uc->ready = ready;
 	uc->arg = arg;
 	uc->not_after = d->cert->not_after;
+	uc->deadline_ms = now_ms() + ms;
 	uc->timer = evtimer_new(w->base, uc_timer, uc);
 	evtimer_add(uc->timer, &tv);
 	memset(&hints, 0, sizeof(hints));

@@ -44,6 +44,8 @@ struct upconn {
 	int idle;
 	int dead;                       /* to be freed from the loop */
 	int deliver;                    /* outcome pending for ready() */
+	int try_next;                   /* connect to the next address */
+	uint64_t deadline_ms;           /* connect + handshake deadline */
 	enum up_err fail_err;
 	char reason[256];
 };
