@@ -29,6 +29,8 @@ struct cert_material {
 	char *cert_file;                /* file the leaf came from (basename) */
 	char *key_file;                 /* file the key came from (basename) */
 	int chain_len;                  /* certificates in chain_pem */
+	unsigned char fingerprint_sha256[32];   /* of the leaf's DER: identity
+	                                         * of a pair across reloads */
 };
 
 struct certset {
@@ -53,5 +55,13 @@ struct certset {
 struct certset *certset_load(const char *certs_dir, const char *name, time_t now,
     struct config_errors *errs) MUSTCHECK;
 void certset_free(struct certset *set);
+
+/* One line for logs and `mtlsctl certs`, malloc'ed:
+ * "CN=a,O=b serial 1001 (EC P-256, 2025-01-01T00:00:00Z..2026-01-01T00:00:00Z,
+ * client.crt + client.key)". */
+char *cert_material_describe(const struct cert_material *m);
+/* One line about the set, malloc'ed: "NAME: current <describe>; 1 newer
+ * pair not yet valid" or "NAME: no current certificate (2 problems)". */
+char *certset_describe_current(const struct certset *set);
 
 #endif

@@ -31,7 +31,8 @@
 
 struct listener {
 	LIST_ENTRY(listener) link;
-	char *address;                  /* config spelling: the identity */
+	char *address;                  /* config spelling */
+	char *key;                      /* identity across reloads */
 	char *mapping;                  /* NULL: proxy port */
 	char *unix_path;
 	uid_t *allowed_uids;
@@ -184,13 +185,30 @@ fail:
 	return -1;
 }
 
+/* A listener's identity across reloads is its address; port 0 (the kernel
+ * picks, as tests do) is not an identity, so it is qualified by its owner. */
+static void
+listener_key(const struct listen_spec *spec, const char *mapping, size_t idx,
+    char *key, size_t len)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&spec->ss;
+	int port0 = !spec->is_unix && in->sin_port == 0;     /* same offset for v6 */
+
+	if (!port0)
+		snprintf(key, len, "%s", spec->address);
+	else if (mapping != NULL)
+		snprintf(key, len, "%s|mapping %s", spec->address, mapping);
+	else
+		snprintf(key, len, "%s|proxy %zu", spec->address, idx);
+}
+
 static struct listener *
-listener_find(const char *address)
+listener_find(const char *key)
 {
 	struct listener *l;
 
 	LIST_FOREACH(l, &listeners, link)
-		if (strcmp(l->address, address) == 0)
+		if (strcmp(l->key, key) == 0)
 			return l;
 	return NULL;
 }
@@ -208,6 +226,7 @@ listener_free(struct listener *l)
 	if (l->resume != NULL)
 		event_free(l->resume);
 	free(l->address);
+	free(l->key);
 	free(l->mapping);
 	free(l->unix_path);
 	free(l->allowed_uids);
@@ -231,11 +250,15 @@ listener_update(struct listener *l, const struct listen_spec *spec, const char *
 }
 
 static int
-prepare_one(struct worker *w, const struct listen_spec *spec, char *err, size_t errlen)
+prepare_one(struct worker *w, const struct listen_spec *spec, const char *mapping,
+    size_t idx, char *err, size_t errlen)
 {
-	struct listener *l = listener_find(spec->address);
+	char key[512];
+	struct listener *l;
 	int fd;
 
+	listener_key(spec, mapping, idx, key, sizeof(key));
+	l = listener_find(key);
 	if (l != NULL) {
 		l->keep = 1;
 		return 0;
@@ -244,6 +267,7 @@ prepare_one(struct worker *w, const struct listen_spec *spec, char *err, size_t 
 		return -1;
 	l = xcalloc(1, sizeof(*l));
 	l->address = xstrdup(spec->address);
+	l->key = xstrdup(key);
 	l->unix_path = spec->is_unix ? xstrdup(spec->unix_path) : NULL;
 	l->fd = fd;
 	l->w = w;
@@ -261,11 +285,11 @@ listeners_prepare(struct worker *w, const struct config *cfg, char *err, size_t 
 	LIST_FOREACH(l, &listeners, link)
 		l->keep = 0;
 	for (size_t i = 0; i < cfg->n_proxy_listen; i++)
-		if (prepare_one(w, &cfg->proxy_listen[i], err, errlen) < 0)
+		if (prepare_one(w, &cfg->proxy_listen[i], NULL, i, err, errlen) < 0)
 			goto fail;
 	for (size_t i = 0; i < cfg->n_mappings; i++)
-		if (cfg->mappings[i].listen != NULL &&
-		    prepare_one(w, cfg->mappings[i].listen, err, errlen) < 0)
+		if (cfg->mappings[i].listen != NULL && prepare_one(w,
+		    cfg->mappings[i].listen, cfg->mappings[i].name, 0, err, errlen) < 0)
 			goto fail;
 	return 0;
 fail:
@@ -315,13 +339,18 @@ listeners_commit(struct worker *w, const struct config *cfg)
 	struct listener *l, *tmp;
 
 	(void)w;
-	for (size_t i = 0; i < cfg->n_proxy_listen; i++)
-		listener_update(listener_find(cfg->proxy_listen[i].address),
-		    &cfg->proxy_listen[i], NULL);
+	char key[512];
+
+	for (size_t i = 0; i < cfg->n_proxy_listen; i++) {
+		listener_key(&cfg->proxy_listen[i], NULL, i, key, sizeof(key));
+		listener_update(listener_find(key), &cfg->proxy_listen[i], NULL);
+	}
 	for (size_t i = 0; i < cfg->n_mappings; i++) {
 		const struct mapping *m = &cfg->mappings[i];
-		if (m->listen != NULL)
-			listener_update(listener_find(m->listen->address), m->listen, m->name);
+		if (m->listen == NULL)
+			continue;
+		listener_key(m->listen, m->name, 0, key, sizeof(key));
+		listener_update(listener_find(key), m->listen, m->name);
 	}
 	LIST_FOREACH_SAFE(l, &listeners, link, tmp) {
 		if (!l->keep) {

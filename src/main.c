@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "runtime.h"
 #include "tls.h"
+#include "x509.h"
 
 #define DRAIN_EXTRA_MS 2000
 
@@ -210,6 +211,7 @@ teardown(void)
 	generation_unref(&app.w.gen);
 	evdns_base_free(app.w.dns, 0);
 	event_base_free(app.w.base);
+	x509_thread_cleanup();
 	tls_global_cleanup();
 }
 
@@ -270,6 +272,7 @@ main(int argc, char **argv)
 		fatalx("cannot initialise wolfSSL");
 	if (app.test_only) {
 		int rc = check_only();
+		x509_thread_cleanup();
 		tls_global_cleanup();
 		return rc;
 	}

@@ -331,28 +331,36 @@ split_host_port(const char *in, char *host, size_t hostlen, uint16_t *port)
 	return 0;
 }
 
+/* The mapping for this request, or NULL with a one-line reason. */
 static const struct mapping *
-dc_route(struct dconn *dc, const char **why)
+dc_route(struct dconn *dc, char *why, size_t whylen)
 {
 	const struct http_msg *rq = &dc->req.msg;
 	const struct mapping *m;
+	const char *reason = "no mapping";
 	char host[256];
 	uint16_t port = rq->url_port;
 
 	if (dc->listener_mapping != NULL) {
 		m = config_find_mapping(dc->gen->cfg, dc->listener_mapping);
 		if (m == NULL)
-			*why = "the mapping of this port no longer exists";
+			snprintf(why, whylen, "mapping %s of this port no longer exists",
+			    dc->listener_mapping);
 		return m;
 	}
 	if (rq->url_host != NULL) {
 		snprintf(host, sizeof(host), "%s", rq->url_host);
 	} else if (rq->host_header == NULL ||
 	    split_host_port(rq->host_header, host, sizeof(host), &port) < 0) {
-		*why = "request names no host (send absolute-form requests to the proxy port)";
+		snprintf(why, whylen, "request names no host (send absolute-form "
+		    "requests to the proxy port)");
 		return NULL;
 	}
-	return router_match(dc->gen->router, host, port, rq->path_only, why);
+	if ((m = router_match(dc->gen->router, host, port, rq->path_only, &reason)) == NULL)
+		snprintf(why, whylen, "%s (request for %s%s%.0u%s; mtlsd forwards only "
+		    "to configured mappings)", reason, host, port ? ":" : "", port,
+		    rq->path_only);
+	return m;
 }
 
 static char *
@@ -374,7 +382,6 @@ dc_admit(struct dconn *dc, const struct mapping **mp)
 {
 	const struct http_msg *rq = &dc->req.msg;
 	const struct mapping *m;
-	const char *why = "no mapping";
 	char reason[512];
 	unsigned retry;
 
@@ -388,8 +395,8 @@ dc_admit(struct dconn *dc, const struct mapping **mp)
 		    "protocol upgrades (Upgrade header) are not supported", 0);
 		return -1;
 	}
-	if ((m = dc_route(dc, &why)) == NULL) {
-		dc_refuse(dc, 403, "no_mapping", why, 0);
+	if ((m = dc_route(dc, reason, sizeof(reason))) == NULL) {
+		dc_refuse(dc, 403, "no_mapping", reason, 0);
 		return -1;
 	}
 	dc->dest = generation_dest(dc->gen, m);

@@ -1,2 +1,878 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Certificate material through wolfSSL. Certificates are read with the
+ * OpenSSL compatibility layer (names, times, extensions); keys and PKCS#12
+ * with wolfCrypt directly, so no EVP object ever holds a private key here.
+ * Keys pair with certificates by the SHA-256 of the SubjectPublicKeyInfo:
+ * the certificate's SPKI bytes as they appear in it, the key's SPKI as
+ * wolfCrypt encodes the public key derived from the private one (named
+ * curve, uncompressed point; RSA with NULL parameters), which is the same
+ * encoding every CA uses.
+ */
 #include "autoconf.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/openssl/x509v3.h> /* XKU_* flags */
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/pkcs12.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/rsa.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/types.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "x509.h"
+
+#define SPKI_MAX     2048 /* RSA 16384 fits */
+#define NAME_MAX_LEN 1024
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+sha256(const unsigned char *data, size_t len, unsigned char out[32])
+{
+	if (wc_Sha256Hash(data, (word32)len, out) != 0)
+		fatalx("SHA-256 failed");
+}
+
+void
+x509_time_format(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "@%lld", (long long)t);
+}
+
+/* --- DER ---------------------------------------------------------------- */
+
+/* Read one DER header at p (avail bytes): tag, header and content lengths. */
+static int
+der_header(const unsigned char *p, size_t avail, int *tag, size_t *hdr, size_t *len)
+{
+	size_t n, i;
+
+	if (avail < 2)
+		return -1;
+	*tag = p[0];
+	if (p[1] < 0x80) {
+		*hdr = 2;
+		*len = p[1];
+	} else {
+		n = p[1] & 0x7f;
+		if (n == 0 || n > 4 || avail < 2 + n)
+			return -1;
+		*len = 0;
+		for (i = 0; i < n; i++)
+			*len = (*len << 8) | p[2 + i];
+		*hdr = 2 + n;
+	}
+	return *len <= avail - *hdr ? 0 : -1;
+}
+
+/*
+ * Locate the SubjectPublicKeyInfo inside a certificate: Certificate ->
+ * tbsCertificate -> [0] version?, serial, signature, issuer, validity,
+ * subject, SPKI. Its exact bytes are what pins and pairing hash.
+ */
+static int
+der_cert_spki(const unsigned char *der, size_t len, const unsigned char **spki, size_t *spki_len)
+{
+	const unsigned char *p = der;
+	size_t avail = len, hdr, clen;
+	int tag, field;
+
+	for (int depth = 0; depth < 2; depth++) { /* enter Certificate, tbs */
+		if (der_header(p, avail, &tag, &hdr, &clen) < 0 || tag != 0x30)
+			return -1;
+		p += hdr;
+		avail = clen;
+	}
+	for (field = 0;; field++) {
+		if (der_header(p, avail, &tag, &hdr, &clen) < 0)
+			return -1;
+		if (field == 0 && tag == 0xa0)
+			field = -1; /* explicit version: not counted */
+		else if (field == 5) {
+			if (tag != 0x30)
+				return -1;
+			*spki = p;
+			*spki_len = hdr + clen;
+			return 0;
+		}
+		p += hdr + clen;
+		avail -= hdr + clen;
+	}
+}
+
+/* --- public keys ---------------------------------------------------------- */
+
+static const char *
+curve_name(int curve_id)
+{
+	switch (curve_id) {
+	case ECC_SECP256R1:
+		return "P-256";
+	case ECC_SECP384R1:
+		return "P-384";
+	case ECC_SECP521R1:
+		return "P-521";
+	default:
+		return wc_ecc_get_name(curve_id);
+	}
+}
+
+static void
+ecc_describe(ecc_key *ecc, enum x509_key_type *type, int *bits, char *desc, size_t desclen)
+{
+	int id = ecc->dp != NULL ? ecc->dp->id : ECC_CURVE_INVALID;
+	const char *cn = curve_name(id);
+
+	*type = X509_KEY_EC;
+	*bits = wc_ecc_size(ecc) * 8;
+	snprintf(desc, desclen, "EC %s", cn != NULL ? cn : "unknown curve");
+}
+
+/* Key type and size from an SPKI (RSA or EC; anything else is "other"). */
+static void
+spki_describe(const unsigned char *spki, size_t len, enum x509_key_type *type, int *bits,
+    char *desc, size_t desclen)
+{
+	RsaKey rsa;
+	ecc_key ecc;
+	word32 idx = 0;
+
+	*type = X509_KEY_OTHER;
+	*bits = 0;
+	snprintf(desc, desclen, "unsupported key type");
+	if (wc_InitRsaKey(&rsa, NULL) == 0) {
+		if (wc_RsaPublicKeyDecode(spki, &idx, &rsa, (word32)len) == 0) {
+			*type = X509_KEY_RSA;
+			*bits = wc_RsaEncryptSize(&rsa) * 8;
+			snprintf(desc, desclen, "RSA %d", *bits);
+		}
+		wc_FreeRsaKey(&rsa);
+	}
+	if (*type != X509_KEY_OTHER || wc_ecc_init(&ecc) != 0)
+		return;
+	idx = 0;
+	if (wc_EccPublicKeyDecode(spki, &idx, &ecc, (word32)len) == 0)
+		ecc_describe(&ecc, type, bits, desc, desclen);
+	wc_ecc_free(&ecc);
+}
+
+/* --- certificates --------------------------------------------------------- */
+
+/* RFC 4514 escaping of one attribute value. */
+static void
+name_append_value(char *out, size_t outlen, size_t *pos, const unsigned char *v, int n)
+{
+	for (int i = 0; i < n && *pos + 3 < outlen; i++) {
+		unsigned char c = v[i];
+		if ((c != '\0' && strchr(",+\"\\<>;", c) != NULL) ||
+		    (i == 0 && (c == '#' || c == ' ')) || (i == n - 1 && c == ' '))
+			out[(*pos)++] = '\\';
+		out[(*pos)++] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
+	}
+	out[*pos] = '\0';
+}
+
+/* One-line name, most specific attribute first ("CN=a,OU=b,O=c"). */
+static char *
+name_oneline(WOLFSSL_X509_NAME *name)
+{
+	char out[NAME_MAX_LEN];
+	size_t pos = 0;
+	int n = name != NULL ? wolfSSL_X509_NAME_entry_count(name) : 0;
+
+	out[0] = '\0';
+	for (int i = n - 1; i >= 0; i--) {
+		WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, i);
+		WOLFSSL_ASN1_STRING *s = e ? wolfSSL_X509_NAME_ENTRY_get_data(e) : NULL;
+		const char *sn;
+
+		if (s == NULL)
+			continue;
+		sn = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(wolfSSL_X509_NAME_ENTRY_get_object(e)));
+		pos += (size_t)snprintf(
+		    out + pos, sizeof(out) - pos, "%s%s=", pos ? "," : "", sn ? sn : "?");
+		if (pos >= sizeof(out))
+			break;
+		name_append_value(out, sizeof(out), &pos, wolfSSL_ASN1_STRING_data(s),
+		    wolfSSL_ASN1_STRING_length(s));
+	}
+	return xstrdup(out);
+}
+
+static int
+asn1_time(WOLFSSL_ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS)
+		return -1;
+	*out = timegm(&tm);
+	return 0;
+}
+
+static char *
+serial_hex(WOLFSSL_X509 *x)
+{
+	unsigned char s[64];
+	int n = (int)sizeof(s), i = 0;
+	char *hex, *p;
+
+	if (wolfSSL_X509_get_serial_number(x, s, &n) != WOLFSSL_SUCCESS || n <= 0)
+		return xstrdup("");
+	while (i < n - 1 && s[i] == 0) /* sign byte, as openssl prints */
+		i++;
+	hex = p = xmalloc((size_t)(n - i) * 2 + 1);
+	for (; i < n; i++, p += 2)
+		snprintf(p, 3, "%02X", s[i]);
+	return hex;
+}
+
+static void
+cert_eku(struct x509_cert *c, WOLFSSL_X509 *x)
+{
+	unsigned int xku;
+
+	c->has_eku = wolfSSL_X509_get_ext_by_NID(x, NID_ext_key_usage, -1) >= 0;
+	xku = wolfSSL_X509_get_extended_key_usage(x);
+	c->eku_client_auth = !c->has_eku || (xku & (XKU_SSL_CLIENT | XKU_ANYEKU)) != 0;
+}
+
+static int
+cert_verified_by(WOLFSSL_X509 *x, WOLFSSL_X509 *signer)
+{
+	WOLFSSL_EVP_PKEY *pk = wolfSSL_X509_get_pubkey(signer);
+	int ok;
+
+	if (pk == NULL)
+		return 0;
+	ok = wolfSSL_X509_verify(x, pk) == WOLFSSL_SUCCESS;
+	wolfSSL_EVP_PKEY_free(pk);
+	return ok;
+}
+
+/* Everything but the wolfSSL object itself, which c->impl already holds. */
+static int
+cert_fill(struct x509_cert *c, char *err, size_t errlen)
+{
+	WOLFSSL_X509 *x = c->impl;
+	const unsigned char *spki;
+	size_t spki_len;
+
+	if (der_cert_spki(c->der, c->der_len, &spki, &spki_len) < 0) {
+		errf(err, errlen, "certificate has no readable public key");
+		return -1;
+	}
+	if (asn1_time(wolfSSL_X509_get_notBefore(x), &c->not_before) < 0 ||
+	    asn1_time(wolfSSL_X509_get_notAfter(x), &c->not_after) < 0) {
+		errf(err, errlen, "certificate has unreadable validity dates");
+		return -1;
+	}
+	sha256(spki, spki_len, c->spki_sha256);
+	sha256(c->der, c->der_len, c->fingerprint);
+	spki_describe(spki, spki_len, &c->key_type, &c->key_bits, c->key_desc, sizeof(c->key_desc));
+	c->subject = name_oneline(wolfSSL_X509_get_subject_name(x));
+	c->issuer = name_oneline(wolfSSL_X509_get_issuer_name(x));
+	c->serial_hex = serial_hex(x);
+	c->is_ca = wolfSSL_X509_get_isCA(x) != 0;
+	cert_eku(c, x);
+	c->self_signed = wolfSSL_X509_NAME_cmp(wolfSSL_X509_get_issuer_name(x),
+	                     wolfSSL_X509_get_subject_name(x)) == 0 &&
+	                 cert_verified_by(x, x);
+	return 0;
+}
+
+static struct x509_cert *
+cert_from_der(const unsigned char *der, size_t len, char *err, size_t errlen)
+{
+	struct x509_cert *c = xcalloc(1, sizeof(*c));
+
+	c->impl = wolfSSL_X509_d2i(NULL, der, (int)len);
+	if (c->impl == NULL) {
+		errf(err, errlen, "not a valid X.509 certificate");
+		goto fail;
+	}
+	c->der = xmalloc(len);
+	memcpy(c->der, der, len);
+	c->der_len = len;
+	if (cert_fill(c, err, errlen) < 0)
+		goto fail;
+	return c;
+fail:
+	x509_cert_free(c);
+	return NULL;
+}
+
+void
+x509_cert_free(struct x509_cert *c)
+{
+	if (c == NULL)
+		return;
+	wolfSSL_X509_free(c->impl);
+	free(c->der);
+	free(c->subject);
+	free(c->issuer);
+	free(c->serial_hex);
+	free(c);
+}
+
+int
+x509_cert_issued_by(const struct x509_cert *c, const struct x509_cert *issuer)
+{
+	WOLFSSL_X509 *x = c->impl, *i = issuer->impl;
+
+	return wolfSSL_X509_NAME_cmp(
+	           wolfSSL_X509_get_issuer_name(x), wolfSSL_X509_get_subject_name(i)) == 0 &&
+	       cert_verified_by(x, i);
+}
+
+char *
+x509_cert_pem(const struct x509_cert *c, size_t *len)
+{
+	size_t cap = c->der_len * 4 / 3 + c->der_len / 32 + 128;
+	char *pem = xmalloc(cap);
+	int n = wc_DerToPem(c->der, (word32)c->der_len, (byte *)pem, (word32)cap - 1, CERT_TYPE);
+
+	if (n <= 0)
+		fatalx("wc_DerToPem: %d", n);
+	pem[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return pem;
+}
+
+/* --- private keys ----------------------------------------------------------- */
+
+/*
+ * A private RSA operation checked by the public one: catches keys whose
+ * CRT parameters do not belong to n (wolfSSL's own check compares n and e
+ * only, and this build lacks wc_CheckRsaKey).
+ */
+static int
+rsa_selftest(RsaKey *rsa)
+{
+	static const byte msg[32] = "mtlsd rsa key consistency check";
+	byte sig[2048], back[2048]; /* up to RSA 16384 */
+	WC_RNG rng;
+	int n, ret = -1;
+
+	if (wc_InitRng(&rng) != 0)
+		return -1;
+	if (wc_RsaSetRNG(rsa, &rng) == 0 &&
+	    (n = wc_RsaSSL_Sign(msg, sizeof(msg), sig, sizeof(sig), rsa, &rng)) > 0 &&
+	    wc_RsaSSL_Verify(sig, (word32)n, back, sizeof(back), rsa) == (int)sizeof(msg) &&
+	    memcmp(back, msg, sizeof(msg)) == 0)
+		ret = 0;
+	wc_RsaSetRNG(rsa, NULL);
+	wc_FreeRng(&rng);
+	return ret;
+}
+
+/* SPKI of an RSA private key (which carries n and e); the key must be sane. */
+static int
+rsa_key_spki(const unsigned char *der, word32 idx, size_t len, struct x509_key *k,
+    unsigned char *spki, int *spki_len)
+{
+	RsaKey rsa;
+	int ret = -1;
+
+	if (wc_InitRsaKey(&rsa, NULL) != 0)
+		return -1;
+	if (wc_RsaPrivateKeyDecode(der, &idx, &rsa, (word32)len) != 0)
+		goto done;
+	if (rsa_selftest(&rsa) != 0) {
+		ret = -2;
+		goto done;
+	}
+	k->type = X509_KEY_RSA;
+	k->bits = wc_RsaEncryptSize(&rsa) * 8;
+	snprintf(k->desc, sizeof(k->desc), "RSA %d", k->bits);
+	*spki_len = wc_RsaKeyToPublicDer(&rsa, spki, SPKI_MAX);
+	ret = *spki_len > 0 ? 0 : -1;
+done:
+	wc_FreeRsaKey(&rsa);
+	return ret;
+}
+
+/* SPKI of an EC private key: the public point is recomputed from the
+ * private scalar, so a stale embedded public key cannot fake a match. */
+static int
+ecc_key_spki(const unsigned char *der, word32 idx, size_t len, struct x509_key *k,
+    unsigned char *spki, int *spki_len)
+{
+	ecc_key ecc;
+	int ret = -1;
+
+	if (wc_ecc_init(&ecc) != 0)
+		return -1;
+	if (wc_EccPrivateKeyDecode(der, &idx, &ecc, (word32)len) != 0)
+		goto done;
+	if (wc_ecc_make_pub(&ecc, NULL) != 0) {
+		ret = -2;
+		goto done;
+	}
+	ecc_describe(&ecc, &k->type, &k->bits, k->desc, sizeof(k->desc));
+	*spki_len = wc_EccPublicKeyToDer(&ecc, spki, SPKI_MAX, 1);
+	ret = *spki_len > 0 ? 0 : -1;
+done:
+	wc_ecc_free(&ecc);
+	return ret;
+}
+
+static const char key_corrupt[] = "private key is corrupt (inconsistent parameters)";
+
+static struct x509_key *
+key_from_der(const unsigned char *der, size_t len, char *err, size_t errlen)
+{
+	struct x509_key *k = xcalloc(1, sizeof(*k));
+	unsigned char spki[SPKI_MAX];
+	word32 idx = 0;
+	int spki_len = 0, ret;
+
+	k->der = xmalloc(len);
+	memcpy(k->der, der, len);
+	k->der_len = len;
+	/* PKCS#8 wraps the traditional key; idx is left at it (or at 0) */
+	if (wc_GetPkcs8TraditionalOffset(k->der, &idx, (word32)len) < 0)
+		idx = 0;
+	ret = rsa_key_spki(k->der, idx, len, k, spki, &spki_len);
+	if (ret == -1)
+		ret = ecc_key_spki(k->der, idx, len, k, spki, &spki_len);
+	if (ret < 0) {
+		errf(err, errlen, "%s",
+		    ret == -2 ? key_corrupt : "not a valid RSA or EC private key");
+		x509_key_free(k);
+		return NULL;
+	}
+	sha256(spki, (size_t)spki_len, k->spki_sha256);
+	return k;
+}
+
+void
+x509_key_free(struct x509_key *k)
+{
+	if (k == NULL)
+		return;
+	wipe_free(k->der, k->der_len);
+	free(k);
+}
+
+/* --- bundles ---------------------------------------------------------------- */
+
+static void
+bundle_add_cert(struct x509_bundle *b, struct x509_cert *c)
+{
+	b->certs = xrealloc(b->certs, (b->n_certs + 1) * sizeof(*b->certs));
+	b->certs[b->n_certs++] = c;
+}
+
+static void
+bundle_add_key(struct x509_bundle *b, struct x509_key *k)
+{
+	b->keys = xrealloc(b->keys, (b->n_keys + 1) * sizeof(*b->keys));
+	b->keys[b->n_keys++] = k;
+}
+
+/* Move everything from src to the end of dst; src ends empty. */
+static void
+bundle_move(struct x509_bundle *dst, struct x509_bundle *src)
+{
+	for (size_t i = 0; i < src->n_certs; i++)
+		bundle_add_cert(dst, src->certs[i]);
+	for (size_t i = 0; i < src->n_keys; i++)
+		bundle_add_key(dst, src->keys[i]);
+	free(src->certs);
+	free(src->keys);
+	memset(src, 0, sizeof(*src));
+}
+
+void
+x509_bundle_clear(struct x509_bundle *b)
+{
+	for (size_t i = 0; i < b->n_certs; i++)
+		x509_cert_free(b->certs[i]);
+	for (size_t i = 0; i < b->n_keys; i++)
+		x509_key_free(b->keys[i]);
+	free(b->certs);
+	free(b->keys);
+	memset(b, 0, sizeof(*b));
+}
+
+/* --- PEM -------------------------------------------------------------------- */
+
+struct pem_block {
+	char label[64];
+	const char *body; /* between the BEGIN and END lines */
+	size_t body_len;
+	int encrypted; /* traditional "Proc-Type: 4,ENCRYPTED" */
+};
+
+static const char *
+mem_find(const char *hay, size_t haylen, const char *needle)
+{
+	return memmem(hay, haylen, needle, strlen(needle));
+}
+
+/*
+ * Next "-----BEGIN L-----" ... "-----END L-----" at or after *pos.
+ * Returns 1 with the block, 0 when there is none, -1 when a BEGIN line has
+ * no matching END (a truncated or half-written file).
+ */
+static int
+pem_next(const char *buf, size_t len, size_t *pos, struct pem_block *blk, char *err, size_t errlen)
+{
+	const char *begin, *lab, *labend, *end;
+	char endline[96];
+	size_t lablen;
+
+	if ((begin = mem_find(buf + *pos, len - *pos, "-----BEGIN ")) == NULL)
+		return 0;
+	lab = begin + 11;
+	labend = mem_find(lab, len - (size_t)(lab - buf), "-----");
+	lablen = labend ? (size_t)(labend - lab) : 0;
+	if (labend == NULL || lablen == 0 || lablen >= sizeof(blk->label) ||
+	    memchr(lab, '\n', lablen) != NULL) {
+		errf(err, errlen, "incomplete PEM block (broken BEGIN line)");
+		return -1;
+	}
+	memcpy(blk->label, lab, lablen);
+	blk->label[lablen] = '\0';
+	blk->body = labend + 5;
+	snprintf(endline, sizeof(endline), "-----END %s-----", blk->label);
+	end = mem_find(blk->body, len - (size_t)(blk->body - buf), endline);
+	if (end == NULL) {
+		errf(err, errlen,
+		    "incomplete PEM block: BEGIN %s without END "
+		    "(file truncated or still being written)",
+		    blk->label);
+		return -1;
+	}
+	blk->body_len = (size_t)(end - blk->body);
+	/* ':' never occurs in base64, so this cannot match key material */
+	blk->encrypted = mem_find(blk->body, blk->body_len, "Proc-Type: 4,ENCRYPTED") != NULL;
+	*pos = (size_t)(end - buf) + strlen(endline);
+	return 1;
+}
+
+/* Base64 body to DER (caller frees; wipe for keys). Headers are skipped. */
+static unsigned char *
+pem_decode(const struct pem_block *blk, size_t *der_len)
+{
+	char *b64 = xmalloc(blk->body_len + 1);
+	unsigned char *der = NULL;
+	const char *p = blk->body, *end = blk->body + blk->body_len;
+	size_t n = 0, cap;
+	word32 outlen;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *lend = eol ? eol : end;
+		if (memchr(p, ':', (size_t)(lend - p)) == NULL)
+			for (const char *q = p; q < lend; q++)
+				if (*q != '\r' && *q != ' ' && *q != '\t')
+					b64[n++] = *q;
+		p = eol ? eol + 1 : end;
+	}
+	cap = n * 3 / 4 + 3;
+	outlen = (word32)cap;
+	der = xmalloc(cap);
+	if (n == 0 || Base64_Decode((const byte *)b64, (word32)n, der, &outlen) != 0) {
+		wipe_free(der, cap);
+		der = NULL;
+	} else
+		*der_len = outlen;
+	wipe_free(b64, blk->body_len + 1);
+	return der;
+}
+
+enum pem_kind { PEM_IGNORED, PEM_CERT, PEM_KEY, PEM_ENCRYPTED_KEY };
+
+static enum pem_kind
+pem_kind(const struct pem_block *blk)
+{
+	static const char *const certs[] = {"CERTIFICATE", "X509 CERTIFICATE"};
+	static const char *const keys[] = {"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"};
+
+	for (size_t i = 0; i < ARRAY_LEN(certs); i++)
+		if (strcmp(blk->label, certs[i]) == 0)
+			return PEM_CERT;
+	if (strcmp(blk->label, "ENCRYPTED PRIVATE KEY") == 0)
+		return PEM_ENCRYPTED_KEY;
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (strcmp(blk->label, keys[i]) == 0)
+			return blk->encrypted ? PEM_ENCRYPTED_KEY : PEM_KEY;
+	return PEM_IGNORED;
+}
+
+/* One PEM block into b; -1 with err on failure. */
+static int
+pem_block_parse(
+    const struct pem_block *blk, int nth, struct x509_bundle *b, char *err, size_t errlen)
+{
+	enum pem_kind kind = pem_kind(blk);
+	unsigned char *der;
+	size_t der_len = 0;
+	char why[160];
+	void *obj;
+
+	if (kind == PEM_IGNORED)
+		return 0;
+	if (kind == PEM_ENCRYPTED_KEY) {
+		errf(err, errlen,
+		    "encrypted private key (PEM block %d) is not supported; "
+		    "store it decrypted with mode 0600",
+		    nth);
+		return -1;
+	}
+	if ((der = pem_decode(blk, &der_len)) == NULL) {
+		errf(err, errlen, "cannot parse PEM block %d (%s): bad base64", nth, blk->label);
+		return -1;
+	}
+	if (kind == PEM_CERT)
+		obj = cert_from_der(der, der_len, why, sizeof(why));
+	else
+		obj = key_from_der(der, der_len, why, sizeof(why));
+	wipe_free(der, der_len);
+	if (obj == NULL) {
+		errf(err, errlen, "cannot parse PEM block %d (%s): %s", nth, blk->label, why);
+		return -1;
+	}
+	if (kind == PEM_CERT)
+		bundle_add_cert(b, obj);
+	else
+		bundle_add_key(b, obj);
+	return 0;
+}
+
+static int
+parse_pem(const char *buf, size_t len, struct x509_bundle *b, char *err, size_t errlen)
+{
+	struct pem_block blk;
+	size_t pos = 0;
+	int nth = 0, r;
+
+	while ((r = pem_next(buf, len, &pos, &blk, err, errlen)) == 1)
+		if (pem_block_parse(&blk, ++nth, b, err, errlen) < 0)
+			return -1;
+	if (r < 0)
+		return -1;
+	if (b->n_certs == 0 && b->n_keys == 0) {
+		errf(err, errlen, "no certificate or private key in it");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_der(const unsigned char *buf, size_t len, struct x509_bundle *b, char *err, size_t errlen)
+{
+	struct x509_cert *c;
+	struct x509_key *k;
+	char why[96] = "";
+
+	if (len > 0 && buf[0] == 0x30) {
+		if ((c = cert_from_der(buf, len, NULL, 0)) != NULL) {
+			bundle_add_cert(b, c);
+			return 0;
+		}
+		if ((k = key_from_der(buf, len, why, sizeof(why))) != NULL) {
+			bundle_add_key(b, k);
+			return 0;
+		}
+		if (strcmp(why, key_corrupt) == 0) {
+			errf(err, errlen, "%s", why);
+			return -1;
+		}
+	}
+	errf(err, errlen,
+	    "cannot parse: no complete PEM block, and not a DER "
+	    "certificate or private key");
+	return -1;
+}
+
+int
+x509_parse(const void *buf, size_t len, struct x509_bundle *b, char *err, size_t errlen)
+{
+	struct x509_bundle tmp = {0};
+	int r;
+
+	if (mem_find(buf, len, "-----BEGIN ") != NULL)
+		r = parse_pem(buf, len, &tmp, err, errlen);
+	else
+		r = parse_der(buf, len, &tmp, err, errlen);
+	if (r < 0) {
+		x509_bundle_clear(&tmp);
+		return -1;
+	}
+	bundle_move(b, &tmp);
+	return 0;
+}
+
+/* --- PKCS#12 ---------------------------------------------------------------- */
+
+static void
+pkcs12_error(int ret, char *err, size_t errlen)
+{
+	if (ret == MAC_CMP_FAILED_E)
+		errf(err, errlen, "cannot open PKCS#12: wrong password (or corrupt file)");
+	else if (ret == ASN_PARSE_E || ret == ASN_INPUT_E || ret == ALGO_ID_E ||
+	         ret == NOT_COMPILED_IN)
+		errf(err, errlen,
+		    "cannot decrypt PKCS#12 contents (%s): if it was exported "
+		    "with 40-bit RC2 (OpenSSL 1.x, openssl pkcs12 -legacy), re-export it "
+		    "with AES (the OpenSSL 3 default)",
+		    wc_GetErrorString(ret));
+	else
+		errf(err, errlen, "cannot open PKCS#12: %s", wc_GetErrorString(ret));
+}
+
+/* The DER pieces wc_PKCS12_parse hands out, in our types. */
+static int
+pkcs12_collect(byte *key, word32 key_len, byte *cert, word32 cert_len, WC_DerCertList *ca,
+    struct x509_bundle *b, char *err, size_t errlen)
+{
+	char why[160];
+	void *obj;
+
+	if (key != NULL) {
+		if ((obj = key_from_der(key, key_len, why, sizeof(why))) == NULL)
+			goto fail;
+		bundle_add_key(b, obj);
+	}
+	if (cert != NULL) {
+		if ((obj = cert_from_der(cert, cert_len, why, sizeof(why))) == NULL)
+			goto fail;
+		bundle_add_cert(b, obj);
+	}
+	for (; ca != NULL; ca = ca->next) {
+		if ((obj = cert_from_der(ca->buffer, ca->bufferSz, why, sizeof(why))) == NULL)
+			goto fail;
+		bundle_add_cert(b, obj);
+	}
+	if (b->n_certs == 0 && b->n_keys == 0) {
+		snprintf(why, sizeof(why), "it holds no certificate or key");
+		goto fail;
+	}
+	return 0;
+fail:
+	errf(err, errlen, "PKCS#12: %s", why);
+	return -1;
+}
+
+/* wc_FreeCertList is not exported; the list is plain XMALLOC'ed nodes. */
+static void
+pkcs12_free_list(WC_DerCertList *ca)
+{
+	while (ca != NULL) {
+		WC_DerCertList *next = ca->next;
+		XFREE(ca->buffer, NULL, DYNAMIC_TYPE_PKCS);
+		XFREE(ca, NULL, DYNAMIC_TYPE_PKCS);
+		ca = next;
+	}
+}
+
+int
+x509_parse_pkcs12(const void *der, size_t len, const char *password, struct x509_bundle *b,
+    char *err, size_t errlen)
+{
+	struct x509_bundle tmp = {0};
+	WC_PKCS12 *p12 = wc_PKCS12_new();
+	WC_DerCertList *ca = NULL;
+	byte *key = NULL, *cert = NULL;
+	word32 key_len = 0, cert_len = 0;
+	int ret = -1, r;
+
+	if (p12 == NULL)
+		fatalx("wc_PKCS12_new");
+	if (wc_d2i_PKCS12(der, (word32)len, p12) != 0) {
+		errf(err, errlen, "not a PKCS#12 file (cannot parse)");
+		goto done;
+	}
+	r = wc_PKCS12_parse(p12, password, &key, &key_len, &cert, &cert_len, &ca);
+	if (r != 0) {
+		pkcs12_error(r, err, errlen);
+		goto done;
+	}
+	if (pkcs12_collect(key, key_len, cert, cert_len, ca, &tmp, err, errlen) == 0) {
+		bundle_move(b, &tmp);
+		ret = 0;
+	}
+done:
+	x509_bundle_clear(&tmp);
+	if (key != NULL) {
+		explicit_bzero(key, key_len);
+		XFREE(key, NULL, DYNAMIC_TYPE_PUBLIC_KEY);
+	}
+	XFREE(cert, NULL, DYNAMIC_TYPE_PKCS);
+	pkcs12_free_list(ca);
+	wc_PKCS12_free(p12);
+	return ret;
+}
+
+/* --- loading check ---------------------------------------------------------- */
+
+int
+x509_check_pair(const char *chain_pem, size_t chain_len, const unsigned char *key_der,
+    size_t key_len, char *err, size_t errlen)
+{
+	WOLFSSL_CTX *ctx;
+	int ret = -1;
+
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		errf(err, errlen, "wolfSSL_Init failed");
+		return -1;
+	}
+	if ((ctx = wolfSSL_CTX_new(wolfSSLv23_client_method())) == NULL) {
+		errf(err, errlen, "cannot create a TLS context");
+		goto done;
+	}
+	if (wolfSSL_CTX_use_certificate_chain_buffer(
+	        ctx, (const unsigned char *)chain_pem, (long)chain_len) != WOLFSSL_SUCCESS)
+		errf(err, errlen, "TLS library refuses the certificate chain");
+	else if (wolfSSL_CTX_use_PrivateKey_buffer(
+	             ctx, key_der, (long)key_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)
+		errf(err, errlen, "TLS library refuses the private key");
+	else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS)
+		errf(err, errlen, "private key does not match the certificate");
+	else
+		ret = 0;
+	wolfSSL_CTX_free(ctx);
+done:
+	wolfSSL_Cleanup();
+	return ret;
+}
+
+void
+x509_thread_cleanup(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
+}

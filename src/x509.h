@@ -1,4 +1,99 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Certificate material through wolfSSL: parse PEM (any mix of certificates
+ * and keys), DER and PKCS#12 into certificates and private keys, describe
+ * them, and tell which key belongs to which certificate by public key.
+ * This file and tls.c are the only ones that include wolfSSL headers; the
+ * types here are plain C.
+ */
 #ifndef MTLSD_X509_H
 #define MTLSD_X509_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "util.h"
+
+enum x509_key_type { X509_KEY_OTHER = 0, X509_KEY_RSA, X509_KEY_EC };
+
+/* A parsed certificate. Every field is filled by the parser. */
+struct x509_cert {
+	unsigned char *der;
+	size_t der_len;
+	char *subject; /* RFC 4514, most specific first: "CN=a,O=b" */
+	char *issuer;
+	char *serial_hex; /* upper-case hex, no colons, no sign byte */
+	time_t not_before, not_after;
+	int is_ca;           /* basicConstraints CA:TRUE */
+	int has_eku;         /* extendedKeyUsage present */
+	int eku_client_auth; /* ... and allows clientAuth (or any) */
+	int self_signed;     /* issuer == subject, own key verifies it */
+	enum x509_key_type key_type;
+	int key_bits;
+	char key_desc[32];             /* "EC P-256", "RSA 2048" */
+	unsigned char spki_sha256[32]; /* SHA-256 of the SubjectPublicKeyInfo DER */
+	unsigned char fingerprint[32]; /* SHA-256 of der */
+	void *impl;                    /* wolfSSL's object; private to x509.c */
+};
+
+/* A parsed private key; der is wiped when freed. */
+struct x509_key {
+	unsigned char *der; /* as found: PKCS#8 or traditional DER */
+	size_t der_len;
+	enum x509_key_type type;
+	int bits;
+	char desc[32];
+	unsigned char spki_sha256[32]; /* of the public key derived from it */
+};
+
+/* What one file held. Entries may be set to NULL by a caller that takes
+ * ownership of them; x509_bundle_clear() skips NULL entries. */
+struct x509_bundle {
+	struct x509_cert **certs;
+	size_t n_certs;
+	struct x509_key **keys;
+	size_t n_keys;
+};
+
+/*
+ * Parse buf: PEM with any number of CERTIFICATE, PRIVATE KEY, RSA PRIVATE
+ * KEY and EC PRIVATE KEY blocks (other blocks are ignored), or a single
+ * DER certificate or DER private key. All or nothing: returns 0 and appends
+ * to b, or -1 with a one-line reason in err and b unchanged.
+ */
+int x509_parse(
+    const void *buf, size_t len, struct x509_bundle *b, char *err, size_t errlen) MUSTCHECK;
+/*
+ * Parse a PKCS#12 (DER) with password: appends its key (if any), the
+ * certificate matching that key first, then the other certificates.
+ * Returns 0, or -1 with a reason ("wrong password", ...) in err.
+ */
+int x509_parse_pkcs12(const void *der, size_t len, const char *password, struct x509_bundle *b,
+    char *err, size_t errlen) MUSTCHECK;
+void x509_bundle_clear(struct x509_bundle *b);
+void x509_cert_free(struct x509_cert *c);
+void x509_key_free(struct x509_key *k);
+
+/* 1 if issuer's subject is c's issuer and issuer's key verifies c. */
+int x509_cert_issued_by(const struct x509_cert *c, const struct x509_cert *issuer);
+/* c as one PEM block (malloc'ed, NUL-terminated, *len without the NUL). */
+char *x509_cert_pem(const struct x509_cert *c, size_t *len);
+/*
+ * Load a PEM chain (leaf first) and a DER key into a fresh wolfSSL client
+ * context, exactly as tls.c does, and check that the key matches the leaf.
+ * Returns 0, or -1 with the reason in err.
+ */
+int x509_check_pair(const char *chain_pem, size_t chain_len, const unsigned char *key_der,
+    size_t key_len, char *err, size_t errlen) MUSTCHECK;
+
+/*
+ * Free wolfSSL's per-thread ECC fixed-point cache (FP_ECC, built by every
+ * EC signature check, ~800 KB). Call it before a thread that loaded
+ * certificates exits, and at process exit for clean leak reports.
+ */
+void x509_thread_cleanup(void);
+
+/* "2025-01-01T00:00:00Z" (UTC). */
+void x509_time_format(time_t t, char *buf, size_t len);
+
 #endif
