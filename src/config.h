@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -133,5 +134,13 @@ int listen_spec_is_loopback(const struct listen_spec *spec);
 void listen_spec_clear(struct listen_spec *spec);
 
 const struct mapping *config_find_mapping(const struct config *cfg, const char *name);
+
+/* Print every key's effective value, one "path: value" line each, walking
+ * the same key table as the parser (for mtlsd -t -v and debugging). */
+void config_dump(const struct config *cfg, FILE *fp);
+/* The path of the first key that differs between old and next and cannot be
+ * applied by a reload (workers, proxy.listen, admin.listen), or NULL when
+ * next can be applied by SIGHUP. */
+const char *config_restart_needed(const struct config *old, const struct config *next);
 
 #endif

@@ -154,6 +154,7 @@ pool_connect_next(struct upconn *uc)
 		struct tls_conn *tls;
 
 		uc->next_addr = ai->ai_next;
+		uc->cur_addr = ai;
 		if ((fd = uc_socket(ai)) < 0) {
 			last_errno = errno;
 			continue;
@@ -188,7 +189,17 @@ uc_on_connect(struct stream *s, void *arg, int ok)
 		return;
 	}
 	/* failures go through the loop: the stream is inside its callback */
-	if (stream_error_is_tls(s)) {
+	if (tls_conn_offered_session(s->tls) && !uc->retried_fresh) {
+		struct timeval now = { 0, 0 };
+		log_info("mapping %s: TLS resumption with %s:%u failed (%s); retrying "
+		    "with a full handshake", uc->dest->m->name, uc->dest->m->host,
+		    uc->dest->m->port, stream_error(s));
+		tls_ctx_forget_session(uc->dest->tls);
+		uc->retried_fresh = 1;
+		uc->next_addr = uc->cur_addr;
+		uc->try_next = 1;
+		evtimer_add(uc->timer, &now);
+	} else if (stream_error_is_tls(s)) {
 		snprintf(reason, sizeof(reason), "TLS handshake with %s:%u failed: %s",
 		    uc->dest->m->host, uc->dest->m->port, stream_error(s));
 		uc_finish(uc, UP_TLS, reason);
@@ -288,11 +299,15 @@ pool_release(struct upconn *uc, int reusable)
 	if (uc == NULL)
 		return;
 	uc->ready = NULL;
+	/* a connection that carried a request has a session worth resuming
+	 * (TLS 1.3 tickets arrive after the handshake) */
+	if (uc->s != NULL && uc->s->connected && !uc->s->error && !uc->dest->gen->retired &&
+	    uc->requests > 0)
+		tls_conn_save_session(uc->s->tls);
 	if (!reusable || uc->s == NULL || !uc->s->connected || !pool_has_room(uc, now)) {
 		uc_free(uc);
 		return;
 	}
-	tls_conn_save_session(uc->s->tls);
 	stream_set_cb(uc->s, &idle_cb, uc);
 	stream_set_reading(uc->s, 1);
 	/* never outlive the idle timeout nor the client certificate */

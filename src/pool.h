@@ -38,7 +38,8 @@ struct upconn {
 	pool_ready_fn ready;
 	void *arg;
 	struct evdns_getaddrinfo_request *dns_req;
-	struct evutil_addrinfo *addrs, *next_addr;
+	struct evutil_addrinfo *addrs, *next_addr, *cur_addr;
+	int retried_fresh;              /* retried without the saved session */
 	uint64_t requests;              /* completed on this connection */
 	time_t not_after;               /* of the client certificate presented */
 	int idle;

@@ -180,7 +180,10 @@ dc_feed(struct http_in *in, struct evbuffer *buf)
 		int stop = n <= 0;
 
 		for (int i = 0; i < n && i < 8 && !stop; i++) {
-			size_t c = http_in_feed(in, v[i].iov_base, v[i].iov_len);
+			size_t c;
+			if (v[i].iov_len == 0)
+				continue;       /* 0 bytes would mean EOF to the parser */
+			c = http_in_feed(in, v[i].iov_base, v[i].iov_len);
 			used += c;
 			stop = c < v[i].iov_len ||
 			    (in->state != HTTP_IN_HEAD && in->state != HTTP_IN_BODY);

@@ -250,7 +250,7 @@ stream_do_read(struct stream *s)
 		n = stream_read_once(s, vec.iov_base, vec.iov_len < STREAM_CHUNK ?
 		    vec.iov_len : STREAM_CHUNK);
 		vec.iov_len = n > 0 ? (size_t)n : 0;
-		evbuffer_commit_space(s->in, &vec, 1);
+		evbuffer_commit_space(s->in, &vec, n > 0 ? 1 : 0);
 		if (n <= 0)
 			ended = 1;
 		else if (s->tls == NULL && (size_t)n < STREAM_CHUNK)

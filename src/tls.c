@@ -34,6 +34,7 @@ struct tls_ctx {
 struct tls_conn {
 	WOLFSSL *ssl;
 	struct tls_ctx *ctx;
+	int offered_session;
 	int failed_tls;
 	char err[256];
 };
@@ -169,7 +170,7 @@ tls_conn_new(struct tls_ctx *t, int fd)
 	if (wolfSSL_check_domain_name(c->ssl, t->server_name) != WOLFSSL_SUCCESS)
 		goto fail;
 	if (t->session != NULL)
-		(void)wolfSSL_set_session(c->ssl, t->session);
+		c->offered_session = wolfSSL_set_session(c->ssl, t->session) == WOLFSSL_SUCCESS;
 	return c;
 fail:
 	tls_conn_free(c);
@@ -376,6 +377,12 @@ tls_conn_save_session(struct tls_conn *c)
 		return;
 	tls_ctx_forget_session(c->ctx);
 	c->ctx->session = s;
+}
+
+int
+tls_conn_offered_session(const struct tls_conn *c)
+{
+	return c->offered_session;
 }
 
 int

@@ -50,6 +50,10 @@ int tls_conn_failed_tls(const struct tls_conn *c);
 /* Keep this connection's session in its ctx for the next connection. */
 void tls_conn_save_session(struct tls_conn *c);
 int tls_conn_resumed(const struct tls_conn *c);
+/* Did this connection offer a saved session? (A server that lost its ticket
+ * keys makes wolfSSL 5.5's TLS 1.3 client fail the fallback handshake, so the
+ * caller retries once without the session.) */
+int tls_conn_offered_session(const struct tls_conn *c);
 const char *tls_conn_version(const struct tls_conn *c);
 /* Drop the saved session (certificate change). */
 void tls_ctx_forget_session(struct tls_ctx *ctx);
