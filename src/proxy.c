@@ -340,7 +340,6 @@ dc_route(struct dconn *dc, char *why, size_t whylen)
 {
 	const struct http_msg *rq = &dc->req.msg;
 	const struct mapping *m;
-	const char *reason = "no mapping";
 	char host[256];
 	uint16_t port = rq->url_port;
 
@@ -359,11 +358,7 @@ dc_route(struct dconn *dc, char *why, size_t whylen)
 		    "requests to the proxy port)");
 		return NULL;
 	}
-	if ((m = router_match(dc->gen->router, host, port, rq->path_only, &reason)) == NULL)
-		snprintf(why, whylen, "%s (request for %s%s%.0u%s; mtlsd forwards only "
-		    "to configured mappings)", reason, host, port ? ":" : "", port,
-		    rq->path_only);
-	return m;
+	return router_match_reason(dc->gen->router, host, port, rq->path_only, why, whylen);
 }
 
 static char *
