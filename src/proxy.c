@@ -455,12 +455,14 @@ static void
 dc_upstream_ready(void *arg, struct upconn *uc, enum up_err err, const char *reason)
 {
 	struct dconn *dc = arg;
+	char why[300];
 
 	if (err != UP_OK) {
+		snprintf(why, sizeof(why), "%s", reason);       /* owned by uc */
 		dc->up = NULL;
 		pool_release(uc, 0);
-		log_warnx("mapping %s: %s", dc->dest->m->name, reason);
-		dc_refuse(dc, err == UP_TIMEOUT ? 504 : 502, up_err_codes[err], reason, 0);
+		log_warnx("mapping %s: %s", dc->dest->m->name, why);
+		dc_refuse(dc, err == UP_TIMEOUT ? 504 : 502, up_err_codes[err], why, 0);
 		dc_pump(dc);
 		return;
 	}
@@ -674,15 +676,18 @@ dc_pump_once(struct dconn *dc)
 static void
 dc_update_io(struct dconn *dc)
 {
-	int up_full = dc->up && evbuffer_get_length(dc->up->s->out) >= OUT_HIGH;
+	/* only in DC_EXCHANGE is dc->up connected (while connecting, up->s may
+	 * not even exist yet) */
+	struct stream *us = dc->state == DC_EXCHANGE ? dc->up->s : NULL;
+	int up_full = us && evbuffer_get_length(us->out) >= OUT_HIGH;
 	int down_full = evbuffer_get_length(dc->ds->out) >= OUT_HIGH;
 
 	stream_set_reading(dc->ds, dc->state == DC_HEAD || dc->state == DC_LINGER ||
-	    (dc->state == DC_EXCHANGE && !up_full));
-	if (dc->up != NULL && dc->state == DC_EXCHANGE)
-		stream_set_reading(dc->up->s, !down_full);
-	if (dc->up != NULL)
-		stream_flush(dc->up->s);
+	    (us != NULL && !up_full));
+	if (us != NULL) {
+		stream_set_reading(us, !down_full);
+		stream_flush(us);
+	}
 	stream_flush(dc->ds);
 }
 
