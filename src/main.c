@@ -89,6 +89,9 @@ apply_log_settings(const struct config *cfg)
 {
 	log_set_level(app.verbose ? LOG_LVL_DEBUG : (enum log_level)cfg->log.level);
 	log_set_access(cfg->log.access_log);
+	if (cfg->workers > 1)
+		log_warnx("workers: %u requested; this version runs one event loop",
+		    cfg->workers);
 }
 
 /* Build, open listeners, swap; any failure leaves the running state alone. */
