@@ -446,6 +446,19 @@ dc_request_head(struct dconn *dc)
 
 /* ---- upstream ---- */
 
+/* Log an upstream failure; TLS failures also name the certificate we sent. */
+static void
+dc_log_upstream_failure(const struct dconn *dc, int tls, const char *reason)
+{
+	const struct cert_material *cm = dc->dest->cert;
+
+	if (tls && cm != NULL)
+		log_warnx("mapping %s: %s (we presented %s, serial %s, from %s)",
+		    dc->dest->m->name, reason, cm->subject, cm->serial_hex, cm->cert_file);
+	else
+		log_warnx("mapping %s: %s", dc->dest->m->name, reason);
+}
+
 static const char *const up_err_codes[] = {
 	[UP_OK] = "ok", [UP_DNS] = "upstream_dns", [UP_CONNECT] = "upstream_connect",
 	[UP_TLS] = "upstream_tls", [UP_TIMEOUT] = "upstream_timeout",
@@ -461,7 +474,7 @@ dc_upstream_ready(void *arg, struct upconn *uc, enum up_err err, const char *rea
 		snprintf(why, sizeof(why), "%s", reason);       /* owned by uc */
 		dc->up = NULL;
 		pool_release(uc, 0);
-		log_warnx("mapping %s: %s", dc->dest->m->name, why);
+		dc_log_upstream_failure(dc, err == UP_TLS, why);
 		dc_refuse(dc, err == UP_TIMEOUT ? 504 : 502, up_err_codes[err], why, 0);
 		dc_pump(dc);
 		return;
@@ -522,7 +535,7 @@ dc_upstream_failed(struct dconn *dc, const char *code, const char *reason)
 		dc_connect_upstream(dc);        /* attach writes the head again */
 		return;
 	}
-	log_warnx("mapping %s: %s", dc->dest->m->name, reason);
+	dc_log_upstream_failure(dc, strcmp(code, "upstream_tls") == 0, reason);
 	dc->up_reusable = 0;
 	dc_refuse(dc, 502, code, reason, 0);
 }
