@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "runtime.h"
 #include "tls.h"
+#include "watch.h"
 #include "x509.h"
 
 #define DRAIN_EXTRA_MS 2000
@@ -121,6 +122,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 		goto out;
 	}
 	listeners_commit(&app.w, g->cfg);
+	watch_update(g->cfg, app.config_path);
 	app.w.gen = g;
 	apply_log_settings(g->cfg);
 	generation_retire(old);
@@ -131,14 +133,21 @@ out:
 	notify("READY=1");
 }
 
+/* SIGHUP and file changes feed this one coalescing request. */
+static void
+reload_request(void)
+{
+	if (!app.stopping)
+		event_active(app.ev_reload, EV_TIMEOUT, 0);
+}
+
 static void
 on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (!app.stopping)
-		event_active(app.ev_reload, EV_TIMEOUT, 0);     /* coalesces */
+	reload_request();
 }
 
 static void
@@ -167,6 +176,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	}
 	app.stopping = 1;
 	notify("STOPPING=1");
+	watch_free();
 	log_info("shutdown (signal %d): no new connections; draining %u", (int)sig,
 	    app.w.n_conns);
 	listeners_close_all();
@@ -211,6 +221,7 @@ teardown(void)
 	event_free(app.ev_reload);
 	event_free(app.ev_deadline);
 	listeners_close_all();
+	watch_free();
 	generation_unref(&app.w.gen);
 	evdns_base_free(app.w.dns, 0);
 	event_base_free(app.w.base);
@@ -243,6 +254,8 @@ run(void)
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	listeners_commit(&app.w, app.w.gen->cfg);
+	if (watch_init(app.w.base, reload_request) == 0)
+		watch_update(app.w.gen->cfg, app.config_path);
 	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
 	notify("READY=1");
 	event_base_dispatch(app.w.base);

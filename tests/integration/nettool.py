@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Small network helpers for the integration harness (stdlib only).
+
+  nettool.py freeport [N]           print N free loopback TCP ports (nginx only:
+                                    mtlsd binds port 0 and logs what it got)
+  nettool.py raw HOST PORT TIMEOUT  send stdin as-is, print what comes back
+                                    (until EOF, a complete response, or TIMEOUT s;
+                                    with RAW_EOF=1 only EOF or TIMEOUT end it)
+  nettool.py established PID PORT   count ESTABLISHED TCP connections owned by
+                                    PID whose remote port is PORT
+  nettool.py listening PORT         exit 0 if something accepts on 127.0.0.1:PORT
+"""
+import os
+import re
+import socket
+import sys
+import time
+
+
+def freeport(n=1):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def _complete(buf):
+    """True once buf holds a whole response with a Content-Length body
+    (or a bodiless status). Chunked/close-delimited bodies wait for EOF."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    head = buf[:end].decode("latin-1")
+    status = head.split("\r\n", 1)[0].split(" ")
+    if len(status) > 1 and status[1] in ("100",):
+        return _complete(buf[end + 4:])
+    m = re.search(r"(?im)^content-length:\s*(\d+)\s*$", head)
+    if m:
+        return len(buf) - end - 4 >= int(m.group(1))
+    return len(status) > 1 and status[1] in ("204", "304")
+
+
+def raw(host, port, timeout):
+    payload = sys.stdin.buffer.read()
+    deadline = time.monotonic() + float(timeout)
+    s = socket.create_connection((host, int(port)), timeout=float(timeout))
+    try:
+        s.sendall(payload)
+    except OSError as e:  # the peer may answer and close before reading it all
+        sys.stderr.write("send: %s\n" % e)
+    buf = b""
+    until_eof = os.environ.get("RAW_EOF") == "1"
+    while time.monotonic() < deadline and (until_eof or not _complete(buf)):
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            sys.stderr.write("raw: timed out after %ss\n" % timeout)
+            break
+        except OSError as e:
+            sys.stderr.write("recv: %s\n" % e)
+            break
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    sys.stdout.buffer.write(buf)
+    return 0 if buf else 1
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    fd_dir = "/proc/%s/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", target)
+        if m:
+            inodes.add(m.group(1))
+    return inodes
+
+
+def established(pid, port):
+    inodes = _socket_inodes(pid)
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            rem_port = int(f[2].rsplit(":", 1)[1], 16)
+            if f[3] == "01" and rem_port == int(port) and f[9] in inodes:
+                count += 1
+    print(count)
+    return 0
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+        return 0
+    except OSError:
+        return 1
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "freeport":
+        freeport(int(argv[2]) if len(argv) > 2 else 1)
+        return 0
+    if len(argv) == 5 and argv[1] == "raw":
+        return raw(argv[2], argv[3], argv[4])
+    if len(argv) == 4 and argv[1] == "established":
+        return established(argv[2], argv[3])
+    if len(argv) == 3 and argv[1] == "listening":
+        return listening(argv[2])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The whole test suite, from a fresh Debian 12 machine:
+#
+#   sudo bash tests/run-all.sh
+#
+#  1. installs the build and test dependencies (skipped when present);
+#  2. autoreconf, out-of-tree build in build/ with --enable-werror,
+#     `make check` (cmocka unit tests), the integration suite;
+#  3. the same in build-asan/ with --enable-asan --enable-ubsan (a sanitizer
+#     report in any unit test or daemon log fails).
+# Ends with "N passed, M failed" summing every unit test, integration test
+# and build step; exits 1 on any failure. Logs: build-logs/.
+#
+# Environment: SKIP_ASAN=1 (first build only), RUN_ALL_JOBS (make -j, 2).
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+SRC=$(pwd)
+LOGS=$SRC/build-logs
+JOBS=${RUN_ALL_JOBS:-2}
+START=$(date +%s)
+PASS=0
+FAIL=0
+FAILED=()
+
+mkdir -p "$LOGS"
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() {
+	FAIL=$((FAIL + 1))
+	FAILED+=("$1")
+	echo "not ok - $1${2:+: $2}"
+}
+elapsed() { echo "$(($(date +%s) - START))s"; }
+
+finish() {
+	echo "# total time $(elapsed)"
+	[ "$FAIL" -eq 0 ] || printf '# failed: %s\n' "${FAILED[@]}"
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+	exit $?
+}
+
+# run_step NAME LOG TIMEOUT CMD...: one build step, counted as a check
+run_step() {
+	local name=$1 log=$2 limit=$3
+	shift 3
+	if timeout -k 10 "$limit" "$@" >"$log" 2>&1; then
+		ok "$name"
+		return 0
+	fi
+	not_ok "$name" "see $log"
+	tail -n 30 "$log" | sed 's/^/#   | /'
+	return 1
+}
+
+# ------------------------------------------------------------ dependencies
+
+PKGS=(build-essential autoconf automake libtool pkg-config libevent-dev
+	libwolfssl-dev libyaml-dev libcurl4-openssl-dev libhttp-parser-dev
+	libcmocka-dev libsystemd-dev nginx-light libnginx-mod-http-echo curl
+	openssl python3 valgrind)
+
+install_deps() {
+	local p missing=()
+	for p in "${PKGS[@]}"; do
+		[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "# dependencies: all installed"
+		return 0
+	fi
+	echo "# dependencies: installing ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "# run as root (sudo bash tests/run-all.sh) to install: ${missing[*]}" >&2
+		return 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+if install_deps >"$LOGS/apt.log" 2>&1; then
+	ok "setup: dependencies installed"
+	grep '^# dependencies' "$LOGS/apt.log"
+else
+	not_ok "setup: dependencies installed" "see $LOGS/apt.log"
+	tail -n 20 "$LOGS/apt.log" | sed 's/^/#   | /'
+	finish
+fi
+
+if [ -f "$SRC/config.status" ]; then
+	not_ok "setup: source tree is configured in-tree" "run 'make distclean' in $SRC first (out-of-tree builds need a clean source tree)"
+	finish
+fi
+run_step "setup: autoreconf -fi" "$LOGS/autoreconf.log" 300 autoreconf -fi "$SRC" || finish
+
+# --------------------------------------------------------------- helpers
+
+# unit_counts BUILDDIR LABEL: add the cmocka counts of every unit test log.
+# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)";
+# a program that died before printing them counts as one failure.
+unit_counts() {
+	local b=$1 label=$2 trs log name p f any=0
+	for trs in "$b"/tests/unit/*.trs; do
+		[ -f "$trs" ] || continue
+		any=1
+		log=${trs%.trs}.log
+		name=$(basename "${trs%.trs}")
+		p=$(sed -n 's/.*\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+		f=$(sed -n 's/.*\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+		PASS=$((PASS + ${p:-0}))
+		FAIL=$((FAIL + ${f:-0}))
+		if [ -n "$f" ] && [ "$f" -gt 0 ]; then
+			FAILED+=("$label $name: $f cmocka test(s) (see $log)")
+			echo "not ok - $label $name: ${p:-0} passed, $f failed"
+			grep -E '^\[  (FAILED|ERROR)  \]|^\[  FAILED  \] [a-z_]|error:|ERROR: |runtime error:' "$log" | head -n 15 | sed 's/^/#   | /'
+		elif grep -Eq '^:test-result: (FAIL|ERROR)' "$trs"; then
+			not_ok "$label $name" "exited abnormally (see $log)"
+			tail -n 15 "$log" | sed 's/^/#   | /'
+		elif [ -z "$p" ]; then
+			not_ok "$label $name" "no cmocka summary (see $log)"
+		else
+			echo "ok - $label $name: $p cmocka tests"
+		fi
+	done
+	[ "$any" = 1 ] || not_ok "$label: unit tests" "no test logs in $b/tests/unit"
+}
+
+# integration BUILDDIR LABEL [ENV...]: run the suite, add its counts
+integration() {
+	local b=$1 label=$2 log p f
+	shift 2
+	log=$LOGS/$label-integration.log
+	echo "# $label: integration tests (log: $log)"
+	env "$@" MTLSD_BIN="$b/mtlsd" timeout -k 20 1800 bash "$SRC/tests/integration/run.sh" 2>&1 |
+		tee "$log" | grep -E '^(not ok|ok) - |^# watchdog' | sed "s/^\\(not ok\\|ok\\) - /\\1 - $label: /"
+	read -r p f < <(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$log" | tail -n 1)
+	if [ -z "${p:-}" ]; then
+		not_ok "$label: integration suite" "no summary line (see $log)"
+		tail -n 30 "$log" | sed 's/^/#   | /'
+		return
+	fi
+	PASS=$((PASS + p))
+	FAIL=$((FAIL + f))
+	[ "$f" -eq 0 ] || FAILED+=("$label: $f integration test(s) (see $log)")
+}
+
+# build BUILDDIR LABEL CONFIGURE-ARGS...: configure, make, make check,
+# integration
+build() {
+	local b=$1 label=$2
+	shift 2
+	rm -rf "$b"
+	mkdir -p "$b"
+	echo "# $label: $b ($*), $(elapsed)"
+	run_step "$label: configure $*" "$LOGS/$label-configure.log" 300 env -C "$b" "$SRC/configure" "$@" || return
+	run_step "$label: make" "$LOGS/$label-make.log" 1200 make -C "$b" -j"$JOBS" || return
+	# unit tests: counted from their logs whether or not make check passed
+	timeout -k 10 1200 make -C "$b" -j"$JOBS" check >"$LOGS/$label-check.log" 2>&1
+	if ! ls "$b"/tests/unit/*.trs >/dev/null 2>&1; then
+		not_ok "$label: unit tests build and run" "see $LOGS/$label-check.log"
+		tail -n 30 "$LOGS/$label-check.log" | sed 's/^/#   | /'
+	else
+		unit_counts "$b" "$label unit"
+	fi
+	integration "$b" "$label" "${INTEGRATION_ENV[@]}"
+}
+
+# ------------------------------------------------------------- the builds
+
+INTEGRATION_ENV=(IT_TIMEOUT=900)
+build "$SRC/build" build --enable-werror
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	# LeakSanitizer needs ptrace-like access some containers deny; probe it
+	# once rather than failing every daemon exit on "LeakSanitizer has
+	# encountered a fatal error"
+	probe=$(mktemp -d)
+	printf 'int main(void) { return 0; }\n' >"$probe/p.c"
+	if cc -fsanitize=address "$probe/p.c" -o "$probe/p" 2>/dev/null &&
+		! "$probe/p" >/dev/null 2>&1; then
+		echo "# LeakSanitizer unusable here: running with detect_leaks=0"
+		export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+	fi
+	rm -rf "$probe"
+	INTEGRATION_ENV=(IT_TIMEOUT=1500 IT_SANITIZER=1)
+	build "$SRC/build-asan" build-asan --enable-asan --enable-ubsan
+fi
+
+finish
