@@ -52,6 +52,7 @@ struct scan {
 	size_t n_keys;
 	int yaml_loaded;
 	char *yaml_password; /* from certificate.yaml; wiped on free */
+	struct x509_bundle issuers; /* issuer_ca_file's certificates */
 };
 
 static void problem(struct scan *s, const char *file, const char *fmt, ...)
@@ -273,13 +274,100 @@ password_file(struct scan *s, const char *file)
 	return pw;
 }
 
-/* certificate.yaml's "password:" or "p12_password_file:" (once per load). */
+/* A mapping node's value for key, or NULL. */
+static yaml_node_t *
+yaml_map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *pair;
+
+	if (map == NULL || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		if (k != NULL && k->type == YAML_SCALAR_NODE &&
+		    strcmp((char *)k->data.scalar.value, key) == 0)
+			return yaml_document_get_node(doc, pair->value);
+	}
+	return NULL;
+}
+
+static const char *
+yaml_scalar(yaml_node_t *n)
+{
+	return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static void
+yaml_duration(struct scan *s, yaml_document_t *doc, yaml_node_t *rot, const char *key,
+    uint64_t *ms, int *has)
+{
+	yaml_node_t *n = yaml_map_get(doc, rot, key);
+	const char *v = yaml_scalar(n);
+
+	if (n == NULL)
+		return;
+	if (v == NULL || duration_parse(v, ms) < 0) {
+		problem(s, "certificate.yaml", "line %zu: rotation.%s: expected a duration "
+		    "like 72h", n->start_mark.line + 1, key);
+		return;
+	}
+	*has = 1;
+}
+
+/* rotation: {activate, activate_before_expiry, warn_before} */
+static void
+yaml_rotation(struct scan *s, yaml_document_t *doc, yaml_node_t *rot)
+{
+	struct cert_options *o = &s->set->opts;
+	yaml_node_t *n = yaml_map_get(doc, rot, "activate");
+	const char *v = yaml_scalar(n);
+
+	if (n != NULL) {
+		if (v != NULL && strcmp(v, "immediately") == 0)
+			o->rotation.activate = ACTIVATE_IMMEDIATELY;
+		else if (v != NULL && strcmp(v, "before-expiry") == 0)
+			o->rotation.activate = ACTIVATE_BEFORE_EXPIRY;
+		else {
+			problem(s, "certificate.yaml", "line %zu: rotation.activate: expected "
+			    "immediately or before-expiry", n->start_mark.line + 1);
+			return;
+		}
+		o->has_activate = 1;
+	}
+	yaml_duration(s, doc, rot, "activate_before_expiry",
+	    &o->rotation.activate_before_expiry_ms, &o->has_before_expiry);
+	yaml_duration(s, doc, rot, "warn_before", &o->rotation.warn_before_ms,
+	    &o->has_warn_before);
+}
+
+/* issuer_ca_file: relative to the certificate directory. */
+static void
+yaml_issuer(struct scan *s, const char *file)
+{
+	char *path = file[0] == '/' ? xstrdup(file) : path_in(s, file);
+	size_t len = 0;
+	char *buf = read_file(path, CERT_FILE_MAX, &len);
+	char err[160] = "no certificate in it";
+
+	s->set->opts.issuer_ca_file = path;
+	if (buf == NULL) {
+		problem(s, "certificate.yaml", "issuer_ca_file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (x509_parse(buf, len, &s->issuers, err, sizeof(err)) < 0 || s->issuers.n_certs == 0)
+		problem(s, "certificate.yaml", "issuer_ca_file %s: %s", path, err);
+	free(buf);
+}
+
+/* certificate.yaml (once per load): password, p12_password_file, rotation,
+ * issuer_ca_file, vault. */
 static void
 yaml_password_load(struct scan *s, const char *buf, size_t len, mode_t mode)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	const char *pw, *pwfile;
+	yaml_node_t *root;
+	const char *pw, *pwfile, *issuer;
 
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
@@ -289,12 +377,18 @@ yaml_password_load(struct scan *s, const char *buf, size_t len, mode_t mode)
 		yaml_parser_delete(&parser);
 		return;
 	}
+	root = yaml_document_get_root_node(&doc);
 	pw = yaml_top_scalar(&doc, "password");
 	pwfile = yaml_top_scalar(&doc, "p12_password_file");
 	if (pw != NULL && mode_ok(s, "certificate.yaml", mode, "file with a password"))
 		s->yaml_password = xstrdup(pw);
 	else if (pw == NULL && pwfile != NULL)
 		s->yaml_password = password_file(s, pwfile);
+	if (yaml_map_get(&doc, root, "rotation") != NULL)
+		yaml_rotation(s, &doc, yaml_map_get(&doc, root, "rotation"));
+	if ((issuer = yaml_top_scalar(&doc, "issuer_ca_file")) != NULL)
+		yaml_issuer(s, issuer);
+	s->set->opts.vault = yaml_map_get(&doc, root, "vault") != NULL;
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 }
@@ -455,8 +549,8 @@ material_new(const struct found_cert *leaf, const struct found_key *key,
 	return m;
 }
 
-static void
-material_free(struct cert_material *m)
+void
+cert_material_free(struct cert_material *m)
 {
 	if (m == NULL)
 		return;
@@ -495,6 +589,26 @@ leaf_usable(struct scan *s, const struct found_cert *fc)
 	return -1;
 }
 
+/* With issuer_ca_file, the chain must end at (or under) one of its CAs. */
+static int
+issuer_rejects(struct scan *s, const struct found_cert *fc,
+    const struct x509_cert *const *chain, int n)
+{
+	const struct x509_cert *top = chain[n - 1];
+
+	if (s->set->opts.issuer_ca_file == NULL)
+		return 0;
+	for (size_t i = 0; i < s->issuers.n_certs; i++) {
+		const struct x509_cert *ca = s->issuers.certs[i];
+		if (memcmp(top->fingerprint, ca->fingerprint, 32) == 0 ||
+		    x509_cert_issued_by(top, ca))
+			return 0;
+	}
+	problem(s, fc->file, "not issued by the CA in issuer_ca_file %s (issuer: %s)",
+	    s->set->opts.issuer_ca_file, top->issuer);
+	return 1;
+}
+
 static void
 set_add_pair(struct certset *set, struct cert_material *m)
 {
@@ -520,11 +634,13 @@ pair_leaf(struct scan *s, const struct found_cert *fc)
 		return;
 	}
 	n = chain_build(s, fc->x, chain);
+	if (issuer_rejects(s, fc, chain, n))
+		return;
 	m = material_new(fc, key, chain, n);
 	if (x509_check_pair(
 	        m->chain_pem, m->chain_pem_len, m->key_der, m->key_der_len, err, sizeof(err)) < 0) {
 		problem(s, fc->file, "%s (key from %s)", err, key->file);
-		material_free(m);
+		cert_material_free(m);
 		return;
 	}
 	set_add_pair(s->set, m);
@@ -599,6 +715,7 @@ scan_free(struct scan *s)
 		free(s->files[i]);
 	if (s->yaml_password != NULL)
 		wipe_free(s->yaml_password, strlen(s->yaml_password));
+	x509_bundle_clear(&s->issuers);
 	free(s->certs);
 	free(s->keys);
 	free(s->files);
@@ -626,6 +743,7 @@ certset_load(const char *certs_dir, const char *name, time_t now, struct config_
 		certset_free(set);
 		return NULL;
 	}
+	(void)yaml_password(&s);        /* certificate.yaml first: options */
 	for (size_t i = 0; i < s.n_files; i++)
 		load_file(&s, s.files[i]);
 	for (size_t i = 0; i < s.n_certs; i++)
@@ -643,9 +761,10 @@ certset_free(struct certset *set)
 	if (set == NULL)
 		return;
 	for (size_t i = 0; i < set->n_pairs; i++)
-		material_free(set->pairs[i]);
+		cert_material_free(set->pairs[i]);
 	free(set->pairs);
 	config_errors_clear(&set->problems);
+	free(set->opts.issuer_ca_file);
 	free(set->name);
 	free(set->dir);
 	free(set);
@@ -684,4 +803,70 @@ certset_describe_current(const struct certset *set)
 		out = xasprintf("%s: current %s", set->name, cur);
 	free(cur);
 	return out;
+}
+
+struct cert_material *
+cert_material_dup(const struct cert_material *m)
+{
+	struct cert_material *d = xcalloc(1, sizeof(*d));
+
+	*d = *m;
+	d->chain_pem = xmalloc(m->chain_pem_len + 1);
+	memcpy(d->chain_pem, m->chain_pem, m->chain_pem_len + 1);
+	d->key_der = xmalloc(m->key_der_len);
+	memcpy(d->key_der, m->key_der, m->key_der_len);
+	d->subject = xstrdup(m->subject);
+	d->issuer = xstrdup(m->issuer);
+	d->serial_hex = xstrdup(m->serial_hex);
+	d->cert_file = xstrdup(m->cert_file);
+	d->key_file = xstrdup(m->key_file);
+	return d;
+}
+
+void
+certset_rotation(const struct certset *set, const struct rotation_conf *global,
+    struct rotation_conf *out)
+{
+	const struct cert_options *o = &set->opts;
+
+	*out = *global;
+	if (o->has_activate)
+		out->activate = o->rotation.activate;
+	if (o->has_before_expiry)
+		out->activate_before_expiry_ms = o->rotation.activate_before_expiry_ms;
+	if (o->has_warn_before)
+		out->warn_before_ms = o->rotation.warn_before_ms;
+}
+
+static void
+next_event(time_t t, time_t now, time_t *next)
+{
+	if (t > now && (*next == 0 || t < *next))
+		*next = t;
+}
+
+const struct cert_material *
+certset_choose(const struct certset *set, const struct rotation_conf *rot, time_t now,
+    time_t *next_change)
+{
+	const struct cert_material *pick = NULL, *newest = NULL;
+	time_t window = (time_t)(rot->activate_before_expiry_ms / 1000), next = 0;
+
+	/* pairs are sorted newest first; walk oldest to newest */
+	for (size_t i = set->n_pairs; i-- > 0;) {
+		const struct cert_material *m = set->pairs[i];
+		next_event(m->not_before, now, &next);
+		next_event(m->not_after, now, &next);
+		if (rot->activate == ACTIVATE_BEFORE_EXPIRY)
+			next_event(m->not_after - window, now, &next);
+		if (m->not_before > now || now >= m->not_after)
+			continue;
+		newest = m;
+		if (pick == NULL && rot->activate == ACTIVATE_BEFORE_EXPIRY &&
+		    now < m->not_after - window)
+			pick = m;
+	}
+	if (next_change != NULL)
+		*next_change = next;
+	return pick != NULL ? pick : newest;
 }

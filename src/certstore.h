@@ -33,6 +33,14 @@ struct cert_material {
 	                                         * of a pair across reloads */
 };
 
+/* certs_dir/NAME/certificate.yaml: per-certificate settings. */
+struct cert_options {
+	int has_activate, has_before_expiry, has_warn_before;
+	struct rotation_conf rotation;  /* fields valid per has_* */
+	char *issuer_ca_file;           /* every pair must chain to it */
+	int vault;                      /* a vault: section (issued by Vault) */
+};
+
 struct certset {
 	char *name;
 	char *dir;                      /* certs_dir/NAME */
@@ -43,6 +51,7 @@ struct certset {
 	struct cert_material *current;  /* newest pair valid at load time, or NULL */
 	/* files skipped and why, each "NAME/file: reason" */
 	struct config_errors problems;
+	struct cert_options opts;
 };
 
 /*
@@ -59,6 +68,26 @@ void certset_free(struct certset *set);
 /* One line for logs and `mtlsctl certs`, malloc'ed:
  * "CN=a,O=b serial 1001 (EC P-256, 2025-01-01T00:00:00Z..2026-01-01T00:00:00Z,
  * client.crt + client.key)". */
+/* A copy that outlives its set (kept in service when its files go away). */
+struct cert_material *cert_material_dup(const struct cert_material *m);
+void cert_material_free(struct cert_material *m);
+
+/* The rotation policy for this set: global, overridden by certificate.yaml. */
+void certset_rotation(const struct certset *set, const struct rotation_conf *global,
+    struct rotation_conf *out);
+
+/*
+ * The pair to present at now, or NULL when none is valid. Stateless, so a
+ * restart chooses as the running daemon did:
+ *  - immediately: the newest valid pair;
+ *  - before-expiry: the oldest valid pair still outside its activation
+ *    window (not_after - activate_before_expiry), else the newest valid.
+ * *next_change (may be NULL) is the next moment the answer can change
+ * (a not-before, a window start or a not-after), 0 when none.
+ */
+const struct cert_material *certset_choose(const struct certset *set,
+    const struct rotation_conf *rot, time_t now, time_t *next_change);
+
 char *cert_material_describe(const struct cert_material *m);
 /* One line about the set, malloc'ed: "NAME: current <describe>; 1 newer
  * pair not yet valid" or "NAME: no current certificate (2 problems)". */

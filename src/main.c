@@ -36,6 +36,7 @@ static struct {
 	int verbose;
 	struct worker w;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_usr1, *ev_reload, *ev_deadline;
+	struct event *ev_rotate;
 	int stopping;
 } app;
 
@@ -71,7 +72,7 @@ static int
 check_only(void)
 {
 	struct config_errors errs = { 0 };
-	struct generation *g = generation_build(app.config_path, 1, time(NULL), 1, &errs);
+	struct generation *g = generation_build(app.config_path, 1, time(NULL), 1, NULL, &errs);
 
 	print_errors(&errs);
 	config_errors_clear(&errs);
@@ -95,6 +96,24 @@ apply_log_settings(const struct config *cfg)
 		    cfg->workers);
 }
 
+/* Certificates change with time too: rebuild when a choice can change (a
+ * not-before, an activation window, an expiry), and at least daily so that
+ * expiry warnings repeat. */
+static void
+arm_rotation_timer(const struct generation *g)
+{
+	time_t now = time(NULL), at = g->next_change, delay = 86400;
+	struct timeval tv;
+
+	if (at != 0 && at - now + 1 < delay)
+		delay = at > now ? at - now + 1 : 1;
+	tv.tv_sec = delay;
+	tv.tv_usec = 0;
+	evtimer_add(app.ev_rotate, &tv);
+	if (at != 0)
+		log_debug("next certificate change check in %llds", (long long)delay);
+}
+
 /* Build, open listeners, swap; any failure leaves the running state alone. */
 static void
 reload(evutil_socket_t fd, short what, void *arg)
@@ -108,7 +127,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	notify("RELOADING=1");
 	log_info("reload: reading %s", app.config_path);
-	g = generation_build(app.config_path, old->id + 1, time(NULL), 1, &errs);
+	g = generation_build(app.config_path, old->id + 1, time(NULL), 1, old, &errs);
 	for (size_t i = 0; i < errs.n; i++)
 		log_error("%s", errs.msgs[i]);
 	if (g == NULL) {
@@ -123,11 +142,14 @@ reload(evutil_socket_t fd, short what, void *arg)
 	}
 	listeners_commit(&app.w, g->cfg);
 	watch_update(g->cfg, app.config_path);
+	generation_adopt(g, old);
 	app.w.gen = g;
 	apply_log_settings(g->cfg);
 	generation_retire(old);
 	generation_unref(&old);
 	log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
+	generation_warn_expiry(g, time(NULL));
+	arm_rotation_timer(g);
 out:
 	config_errors_clear(&errs);
 	notify("READY=1");
@@ -147,6 +169,16 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	reload_request();
+}
+
+static void
+on_rotate(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_debug("certificate change check");
 	reload_request();
 }
 
@@ -177,6 +209,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	app.stopping = 1;
 	notify("STOPPING=1");
 	watch_free();
+	evtimer_del(app.ev_rotate);
 	log_info("shutdown (signal %d): no new connections; draining %u", (int)sig,
 	    app.w.n_conns);
 	listeners_close_all();
@@ -205,6 +238,7 @@ setup_events(void)
 	app.ev_usr1 = evsignal_new(b, SIGUSR1, on_usr1, NULL);
 	app.ev_reload = event_new(b, -1, 0, reload, NULL);
 	app.ev_deadline = evtimer_new(b, on_deadline, NULL);
+	app.ev_rotate = evtimer_new(b, on_rotate, NULL);
 	evsignal_add(app.ev_hup, NULL);
 	evsignal_add(app.ev_term, NULL);
 	evsignal_add(app.ev_int, NULL);
@@ -220,6 +254,7 @@ teardown(void)
 	event_free(app.ev_usr1);
 	event_free(app.ev_reload);
 	event_free(app.ev_deadline);
+	event_free(app.ev_rotate);
 	listeners_close_all();
 	watch_free();
 	generation_unref(&app.w.gen);
@@ -235,7 +270,7 @@ run(void)
 	struct config_errors errs = { 0 };
 	char err[512];
 
-	app.w.gen = generation_build(app.config_path, 1, time(NULL), 1, &errs);
+	app.w.gen = generation_build(app.config_path, 1, time(NULL), 1, NULL, &errs);
 	print_errors(&errs);
 	config_errors_clear(&errs);
 	if (app.w.gen == NULL)
@@ -257,6 +292,8 @@ run(void)
 	if (watch_init(app.w.base, reload_request) == 0)
 		watch_update(app.w.gen->cfg, app.config_path);
 	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
+	generation_warn_expiry(app.w.gen, time(NULL));
+	arm_rotation_timer(app.w.gen);
 	notify("READY=1");
 	event_base_dispatch(app.w.base);
 	log_info("exiting");

@@ -56,11 +56,94 @@ no_cert_error(struct config_errors *errs, const struct mapping *m, const struct 
 		config_errors_add(errs, NULL, "%s", set->problems.msgs[i]);
 }
 
+static struct dest *
+prev_dest(struct generation *prev, const char *name)
+{
+	if (prev == NULL)
+		return NULL;
+	for (size_t i = 0; i < prev->n_dests; i++)
+		if (strcmp(prev->dests[i].m->name, name) == 0)
+			return &prev->dests[i];
+	return NULL;
+}
+
+/* Same endpoint, trust and client certificate: the TLS context carries over. */
+static int
+dest_same_tls(const struct dest *a, const struct dest *b)
+{
+	const struct mapping *x = a->m, *y = b->m;
+
+	if (a->cert == NULL || b->cert == NULL || a->tls == NULL ||
+	    memcmp(a->cert->fingerprint_sha256, b->cert->fingerprint_sha256, 32) != 0)
+		return 0;
+	if (strcmp(x->host, y->host) != 0 || x->port != y->port ||
+	    strcmp(x->server_name, y->server_name) != 0 || x->n_pins != y->n_pins ||
+	    (x->n_pins && memcmp(x->pins, y->pins, x->n_pins * sizeof(*x->pins)) != 0))
+		return 0;
+	if ((x->trust_ca_file == NULL) != (y->trust_ca_file == NULL))
+		return 0;
+	if (x->trust_ca_file == NULL)
+		return 1;
+	return strcmp(x->trust_ca_file, y->trust_ca_file) == 0 &&
+	    a->trust_st.st_ino == b->trust_st.st_ino && a->trust_st.st_size == b->trust_st.st_size &&
+	    a->trust_st.st_mtime == b->trust_st.st_mtime;
+}
+
+/* Take over prev's context, idle connections and counters where they fit. */
+static void
+dest_inherit(struct dest *d, struct dest *old)
+{
+	struct upconn *uc;
+
+	d->requests = old->requests;
+	d->handshakes = old->handshakes;
+	d->resumed = old->resumed;
+	if (old->m->has_rate_limit && d->m->has_rate_limit &&
+	    old->m->rate_per_sec == d->m->rate_per_sec)
+		d->rl = old->rl;
+	if (!dest_same_tls(old, d))
+		return;
+	tls_ctx_free(d->tls);
+	tls_ctx_ref(old->tls);
+	d->tls = old->tls;
+	while ((uc = TAILQ_FIRST(&old->idle)) != NULL) {
+		TAILQ_REMOVE(&old->idle, uc, link);
+		old->n_idle--;
+		uc->dest = d;
+		TAILQ_INSERT_TAIL(&d->idle, uc, link);
+		d->n_idle++;
+	}
+}
+
+/* Which certificate this destination presents now. */
+static void
+dest_choose_cert(struct generation *g, struct dest *d, struct dest *old, time_t now)
+{
+	time_t next = 0;
+
+	certset_rotation(d->certs, &g->cfg->rotation, &d->rotation);
+	d->cert = certset_choose(d->certs, &d->rotation, now, &next);
+	if (next != 0 && (g->next_change == 0 || next < g->next_change))
+		g->next_change = next;
+	if (d->cert != NULL || old == NULL || old->cert == NULL || now >= old->cert->not_after)
+		return;
+	/* files gone or broken: a loaded certificate stays in service */
+	d->kept = cert_material_dup(old->cert);
+	d->cert = d->kept;
+	log_warnx("mapping '%s': certificate '%s' has no usable files any more; keeping "
+	    "serial %s in service until it expires or valid files return",
+	    d->m->name, d->m->certificate, d->cert->serial_hex);
+	next = d->cert->not_after;
+	if (g->next_change == 0 || next < g->next_change)
+		g->next_change = next;
+}
+
 static int
 dest_build(struct generation *g, struct dest *d, time_t now, int strict,
-    struct config_errors *errs)
+    struct generation *prev, struct config_errors *errs)
 {
 	const struct mapping *m = d->m;
+	struct dest *old = prev_dest(prev, m->name);
 	char err[512];
 
 	d->gen = g;
@@ -68,9 +151,11 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 	dest_init_authority(d);
 	if (m->has_rate_limit)
 		ratelimit_init(&d->rl, m->rate_per_sec, m->rate_burst, now_ms());
+	if (m->trust_ca_file != NULL)
+		(void)stat(m->trust_ca_file, &d->trust_st);
 	if ((d->certs = gen_certset(g, m->certificate, now, errs)) == NULL)
 		return -1;
-	d->cert = d->certs->current;
+	dest_choose_cert(g, d, old, now);
 	if (d->cert == NULL) {
 		if (!strict) {
 			log_warnx("mapping '%s': certificate '%s' has no usable pair; "
@@ -89,7 +174,7 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 
 struct generation *
 generation_build(const char *path, unsigned id, time_t now, int strict,
-    struct config_errors *errs)
+    struct generation *prev, struct config_errors *errs)
 {
 	struct generation *g = xcalloc(1, sizeof(*g));
 	int failed = 0;
@@ -103,16 +188,26 @@ generation_build(const char *path, unsigned id, time_t now, int strict,
 	g->router = router_new(g->cfg);
 	g->n_dests = g->cfg->n_mappings;
 	g->dests = xcalloc(g->n_dests, sizeof(*g->dests));
-	for (size_t i = 0; i < g->n_dests; i++) {
+	for (size_t i = 0; i < g->n_dests; i++)
 		g->dests[i].m = &g->cfg->mappings[i];
-		if (dest_build(g, &g->dests[i], now, strict, errs) < 0)
+	for (size_t i = 0; i < g->n_dests; i++)
+		if (dest_build(g, &g->dests[i], now, strict, prev, errs) < 0)
 			failed = 1;
-	}
 	if (failed) {
 		generation_unref(&g);
 		return NULL;
 	}
 	return g;
+}
+
+void
+generation_adopt(struct generation *g, struct generation *prev)
+{
+	for (size_t i = 0; i < g->n_dests; i++) {
+		struct dest *old = prev_dest(prev, g->dests[i].m->name);
+		if (old != NULL && g->dests[i].tls != NULL)
+			dest_inherit(&g->dests[i], old);
+	}
 }
 
 void
@@ -129,6 +224,8 @@ generation_free(struct generation *g)
 		pool_flush(d);
 		assert(d->n_idle == 0);
 		tls_ctx_free(d->tls);
+		if (d->kept != NULL)
+			cert_material_free(d->kept);
 		free(d->authority);
 	}
 	for (size_t i = 0; i < g->n_sets; i++)
@@ -168,4 +265,61 @@ generation_dest(struct generation *g, const struct mapping *m)
 
 	assert(i < g->n_dests);
 	return &g->dests[i];
+}
+
+/* Names warned about and when, so a warning repeats once a day, not on
+ * every reload. */
+static struct {
+	char *name;
+	time_t at;
+} warned[64];
+
+static int
+warn_due(const char *name, time_t now)
+{
+	size_t free_slot = ARRAY_LEN(warned);
+
+	for (size_t i = 0; i < ARRAY_LEN(warned); i++) {
+		if (warned[i].name != NULL && strcmp(warned[i].name, name) == 0) {
+			if (now - warned[i].at < 86400)
+				return 0;
+			warned[i].at = now;
+			return 1;
+		}
+		if (warned[i].name == NULL && free_slot == ARRAY_LEN(warned))
+			free_slot = i;
+	}
+	if (free_slot < ARRAY_LEN(warned)) {
+		warned[free_slot].name = xstrdup(name);
+		warned[free_slot].at = now;
+	}
+	return 1;
+}
+
+/* Does the set hold a pair that outlives cur (a successor in sight)? */
+static int
+has_successor(const struct certset *set, const struct cert_material *cur)
+{
+	for (size_t i = 0; i < set->n_pairs; i++)
+		if (set->pairs[i]->not_after > cur->not_after)
+			return 1;
+	return 0;
+}
+
+void
+generation_warn_expiry(struct generation *g, time_t now)
+{
+	for (size_t i = 0; i < g->n_dests; i++) {
+		const struct dest *d = &g->dests[i];
+		time_t left;
+		if (d->cert == NULL || has_successor(d->certs, d->cert))
+			continue;
+		left = d->cert->not_after - now;
+		if (left > (time_t)(d->rotation.warn_before_ms / 1000) ||
+		    !warn_due(d->m->certificate, now))
+			continue;
+		log_warnx("certificate '%s' (serial %s, used by mapping '%s') expires in %lld "
+		    "hours and no successor is in %s", d->m->certificate, d->cert->serial_hex,
+		    d->m->name, (long long)(left / 3600), d->certs->dir);
+	}
 }

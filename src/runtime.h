@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
@@ -33,7 +34,10 @@ struct dest {
 	struct generation *gen;
 	struct certset *certs;                  /* shared by name within a generation */
 	const struct cert_material *cert;       /* current, NULL = none usable */
+	struct cert_material *kept;             /* owned copy when cert's files are gone */
 	struct tls_ctx *tls;                    /* NULL when cert is NULL */
+	struct rotation_conf rotation;          /* effective policy of its certificate */
+	struct stat trust_st;                   /* trust file as loaded (reuse check) */
 	struct ratelimit rl;
 	char *authority;                        /* Host header: host[:port] */
 	char port_str[8];
@@ -52,6 +56,7 @@ struct generation {
 	size_t n_dests;
 	struct certset **sets;                  /* distinct certificate sets */
 	size_t n_sets;
+	time_t next_change;                     /* a certificate choice may change then */
 };
 
 /* Per event-loop state. */
@@ -65,17 +70,29 @@ struct worker {
 	uint64_t next_conn_id;
 };
 
-/* Load and check everything (config, certificates, TLS contexts). With
- * strict, a mapping without a usable certificate is an error (start, -t);
- * else it is served with 503 no_certificate. NULL + errs on failure. */
+/*
+ * Load and check everything (config, certificates, TLS contexts). prev is
+ * the running generation (NULL at start): a mapping whose certificate files
+ * are gone or broken keeps the certificate prev presents (with a warning),
+ * and a destination whose certificate and TLS settings did not change takes
+ * over prev's TLS context (sessions) and idle connections. With strict, a
+ * mapping without any usable certificate is an error (start, -t); else it
+ * is served with 503 no_certificate. NULL + errs on failure.
+ */
 struct generation *generation_build(const char *path, unsigned id, time_t now, int strict,
-    struct config_errors *errs) MUSTCHECK;
+    struct generation *prev, struct config_errors *errs) MUSTCHECK;
+/* g replaces prev: take over prev's TLS contexts, idle connections and
+ * counters where nothing changed. Only once the swap is certain. */
+void generation_adopt(struct generation *g, struct generation *prev);
 void generation_ref(struct generation *g);
 /* Drop a reference and clear *gp; frees the generation on the last one. */
 void generation_unref(struct generation **gp);
 /* Mark as no longer current: idle pooled connections are closed now, busy
  * ones when their request ends. */
 void generation_retire(struct generation *g);
+/* Warn (once a day per certificate) about a current certificate within
+ * warn_before of its expiry with no successor in its directory. */
+void generation_warn_expiry(struct generation *g, time_t now);
 struct dest *generation_dest(struct generation *g, const struct mapping *m);
 
 #endif

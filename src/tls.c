@@ -23,6 +23,7 @@
 #include "util.h"
 
 struct tls_ctx {
+	unsigned refs;                  /* generations and connections using it */
 	WOLFSSL_CTX *ctx;
 	char *server_name;
 	int use_sni;                    /* not for IP literals (RFC 6066) */
@@ -105,6 +106,7 @@ tls_ctx_new(const struct mapping *m, const struct cert_material *cm, char *err, 
 {
 	struct tls_ctx *t = xcalloc(1, sizeof(*t));
 
+	t->refs = 1;
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create TLS context");
@@ -142,9 +144,15 @@ tls_ctx_forget_session(struct tls_ctx *t)
 }
 
 void
+tls_ctx_ref(struct tls_ctx *t)
+{
+	t->refs++;
+}
+
+void
 tls_ctx_free(struct tls_ctx *t)
 {
-	if (t == NULL)
+	if (t == NULL || --t->refs > 0)
 		return;
 	tls_ctx_forget_session(t);
 	if (t->ctx != NULL)
@@ -160,6 +168,7 @@ tls_conn_new(struct tls_ctx *t, int fd)
 	struct tls_conn *c = xcalloc(1, sizeof(*c));
 
 	c->ctx = t;
+	tls_ctx_ref(t);
 	if ((c->ssl = wolfSSL_new(t->ctx)) == NULL)
 		goto fail;
 	if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
@@ -184,6 +193,7 @@ tls_conn_free(struct tls_conn *c)
 		return;
 	if (c->ssl != NULL)
 		wolfSSL_free(c->ssl);
+	tls_ctx_free(c->ctx);
 	free(c);
 }
 

@@ -28,6 +28,9 @@ void tls_global_cleanup(void);
  * when no ca_file), presenting cm's chain and key. NULL + err on failure. */
 struct tls_ctx *tls_ctx_new(const struct mapping *m, const struct cert_material *cm,
     char *err, size_t errlen);
+/* Reference counted: a context outlives the generation that made it while a
+ * later generation or a connection still uses it. tls_ctx_free unrefs. */
+void tls_ctx_ref(struct tls_ctx *ctx);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* New connection over connected fd (not owned). SNI and name check use the
