@@ -23,7 +23,7 @@
 #define HTTP_DEFAULT_MAX_HEADERS      100
 
 /* line-structure check of a head */
-enum { SCAN_START_LINE = 0, SCAN_LINE_START, SCAN_IN_LINE, SCAN_END };
+enum { SCAN_START_LINE = 0, SCAN_LINE_START, SCAN_IN_NAME, SCAN_IN_LINE, SCAN_END };
 
 static const char *const hop_headers[] = {"Connection", "Keep-Alive", "Proxy-Connection",
     "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -204,10 +204,33 @@ scan_eol(struct http_in *in, const char **why)
 	case SCAN_LINE_START:
 		in->scan_state = SCAN_END;
 		return 1;
+	case SCAN_IN_NAME:
+		*why = "header line without a colon";
+		return -1;
 	default:
 		in->scan_state = SCAN_LINE_START;
 		return 0;
 	}
+}
+
+/*
+ * A byte of a field name (or the colon that ends it). Names and values are
+ * checked here rather than left to http_parser, which reports a bad byte
+ * when it reaches it, while our callbacks run when a slice of input ends:
+ * checking them in the scan keeps the verdict (400 here, or 431 for one
+ * header too many before it) independent of how the bytes were sliced.
+ */
+static void
+scan_name_byte(struct http_in *in, unsigned char c, const char **why)
+{
+	if (c == ':') {
+		if (in->scan_state == SCAN_LINE_START)
+			*why = "empty header name";
+		in->scan_state = SCAN_IN_LINE;
+	} else if (is_tchar(c))
+		in->scan_state = SCAN_IN_NAME;
+	else
+		*why = "invalid character in header name";
 }
 
 /* One head byte: 0 fine, 1 it ends the head, -1 malformed (*why). */
@@ -232,8 +255,10 @@ scan_head_byte(struct http_in *in, unsigned char c, const char **why)
 			    in->msg.is_request ? "malformed request line" : "malformed status line";
 	} else if (in->scan_state == SCAN_LINE_START && (c == ' ' || c == '\t'))
 		*why = "obsolete line folding";
-	else
-		in->scan_state = SCAN_IN_LINE;
+	else if (in->scan_state == SCAN_LINE_START || in->scan_state == SCAN_IN_NAME)
+		scan_name_byte(in, c, why);
+	else if (!is_field_char(c))
+		*why = "invalid character in header value";
 	return *why != NULL ? -1 : 0;
 }
 
@@ -776,7 +801,8 @@ feed_head(struct http_in *in, const char *data, size_t len)
 	size_t k, n;
 
 	k = scan_head(in, data, len < room ? len : room, &why);
-	n = http_parser_execute(&in->parser, &in->settings, data, k);
+	/* executing 0 bytes would tell http_parser the stream ended */
+	n = k > 0 ? http_parser_execute(&in->parser, &in->settings, data, k) : 0;
 	if (parser_error(in) < 0)
 		return n;
 	if (in->state == HTTP_IN_HEAD_DONE) {

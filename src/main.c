@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "runtime.h"
 #include "tls.h"
+#include "validate.h"
 #include "watch.h"
 #include "x509.h"
 
@@ -150,6 +151,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 	log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
 	generation_warn_expiry(g, time(NULL));
 	arm_rotation_timer(g);
+	validate_start(&app.w, g);
 out:
 	config_errors_clear(&errs);
 	notify("READY=1");
@@ -257,6 +259,7 @@ teardown(void)
 	event_free(app.ev_rotate);
 	listeners_close_all();
 	watch_free();
+	validate_free();
 	generation_unref(&app.w.gen);
 	evdns_base_free(app.w.dns, 0);
 	event_base_free(app.w.base);
@@ -286,6 +289,7 @@ run(void)
 		fatalx("cannot create the DNS resolver");
 	setup_events();
 	listeners_init(proxy_accept);
+	validate_init(reload_request);
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	listeners_commit(&app.w, app.w.gen->cfg);

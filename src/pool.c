@@ -159,7 +159,7 @@ pool_connect_next(struct upconn *uc)
 			last_errno = errno;
 			continue;
 		}
-		if ((tls = tls_conn_new(d->tls, fd)) == NULL) {
+		if ((tls = tls_conn_new(uc->tls, fd)) == NULL) {
 			close(fd);
 			uc_finish(uc, UP_TLS, "cannot create a TLS connection");
 			return;
@@ -239,6 +239,13 @@ uc_dns_done(int result, struct evutil_addrinfo *res, void *arg)
 struct upconn *
 pool_connect(struct worker *w, struct dest *d, pool_ready_fn ready, void *arg)
 {
+	return pool_connect_tls(w, d, d->tls, d->cert->not_after, ready, arg);
+}
+
+struct upconn *
+pool_connect_tls(struct worker *w, struct dest *d, struct tls_ctx *tls, time_t not_after,
+    pool_ready_fn ready, void *arg)
+{
 	struct upconn *uc = xcalloc(1, sizeof(*uc));
 	struct evutil_addrinfo hints;
 	const struct config *cfg = d->gen->cfg;
@@ -249,7 +256,8 @@ pool_connect(struct worker *w, struct dest *d, pool_ready_fn ready, void *arg)
 	uc->dest = d;
 	uc->ready = ready;
 	uc->arg = arg;
-	uc->not_after = d->cert->not_after;
+	uc->tls = tls;
+	uc->not_after = not_after;
 	uc->deadline_ms = now_ms() + ms;
 	uc->timer = evtimer_new(w->base, uc_timer, uc);
 	evtimer_add(uc->timer, &tv);
@@ -284,7 +292,8 @@ pool_has_room(const struct upconn *uc, time_t now)
 {
 	const struct dest *d = uc->dest;
 
-	return !d->gen->retired && d->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
+	return !d->gen->retired && uc->tls == d->tls &&
+	    d->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
 	    now < uc->not_after && !uc->s->eof && !uc->s->error &&
 	    evbuffer_get_length(uc->s->in) == 0 && evbuffer_get_length(uc->s->out) == 0;
 }

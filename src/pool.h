@@ -17,6 +17,7 @@ struct worker;
 struct dest;
 struct stream;
 struct evutil_addrinfo;
+struct tls_ctx;
 
 enum up_err {
 	UP_OK = 0,
@@ -33,6 +34,7 @@ struct upconn {
 	struct worker *w;
 	struct dest *dest;
 	struct stream *s;
+	struct tls_ctx *tls;            /* identity it presents (d->tls normally) */
 	TAILQ_ENTRY(upconn) link;
 	struct event *timer;            /* connect deadline, then idle deadline */
 	pool_ready_fn ready;
@@ -51,6 +53,10 @@ struct upconn {
 	char reason[256];
 };
 
+/* The same with another client identity (validation of a new certificate):
+ * such a connection is never pooled. */
+struct upconn *pool_connect_tls(struct worker *w, struct dest *d, struct tls_ctx *tls,
+    time_t not_after, pool_ready_fn ready, void *arg);
 /* An idle connection to d, or NULL. */
 struct upconn *pool_take(struct dest *d);
 /* Start a new connection; ready() is called later from the loop, never from

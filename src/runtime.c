@@ -12,6 +12,7 @@
 #include "router.h"
 #include "runtime.h"
 #include "tls.h"
+#include "validate.h"
 
 /* Certificate sets are loaded once per name, however many mappings use them. */
 static struct certset *
@@ -115,6 +116,49 @@ dest_inherit(struct dest *d, struct dest *old)
 	}
 }
 
+static void
+note_change(struct generation *g, time_t t)
+{
+	if (t != 0 && (g->next_change == 0 || t < g->next_change))
+		g->next_change = t;
+}
+
+/* Keep presenting old's certificate (a copy: old's set goes with old). */
+static void
+dest_keep_old(struct generation *g, struct dest *d, const struct dest *old)
+{
+	d->kept = cert_material_dup(old->cert);
+	d->cert = d->kept;
+	note_change(g, d->cert->not_after);
+}
+
+/* With validate: true, a new choice waits for its test request to pass. */
+static void
+dest_gate_validation(struct generation *g, struct dest *d, const struct dest *old, time_t now)
+{
+	char why[200] = "";
+
+	if (!d->m->validate || old == NULL || old->cert == NULL || d->cert == NULL ||
+	    now >= old->cert->not_after ||
+	    memcmp(d->cert->fingerprint_sha256, old->cert->fingerprint_sha256, 32) == 0)
+		return;
+	switch (validate_lookup(d->m->name, d->cert->fingerprint_sha256, why, sizeof(why))) {
+	case VAL_OK:
+		return;
+	case VAL_FAILED:
+		snprintf(d->pending_reason, sizeof(d->pending_reason),
+		    "validation against %s failed: %s", d->authority, why);
+		break;
+	case VAL_UNKNOWN:
+	case VAL_RUNNING:
+		snprintf(d->pending_reason, sizeof(d->pending_reason),
+		    "validation against %s in progress", d->authority);
+		break;
+	}
+	d->candidate = d->cert;
+	dest_keep_old(g, d, old);
+}
+
 /* Which certificate this destination presents now. */
 static void
 dest_choose_cert(struct generation *g, struct dest *d, struct dest *old, time_t now)
@@ -123,19 +167,18 @@ dest_choose_cert(struct generation *g, struct dest *d, struct dest *old, time_t 
 
 	certset_rotation(d->certs, &g->cfg->rotation, &d->rotation);
 	d->cert = certset_choose(d->certs, &d->rotation, now, &next);
-	if (next != 0 && (g->next_change == 0 || next < g->next_change))
-		g->next_change = next;
-	if (d->cert != NULL || old == NULL || old->cert == NULL || now >= old->cert->not_after)
+	note_change(g, next);
+	if (d->cert != NULL) {
+		dest_gate_validation(g, d, old, now);
+		return;
+	}
+	if (old == NULL || old->cert == NULL || now >= old->cert->not_after)
 		return;
 	/* files gone or broken: a loaded certificate stays in service */
-	d->kept = cert_material_dup(old->cert);
-	d->cert = d->kept;
+	dest_keep_old(g, d, old);
 	log_warnx("mapping '%s': certificate '%s' has no usable files any more; keeping "
 	    "serial %s in service until it expires or valid files return",
 	    d->m->name, d->m->certificate, d->cert->serial_hex);
-	next = d->cert->not_after;
-	if (g->next_change == 0 || next < g->next_change)
-		g->next_change = next;
 }
 
 static int

@@ -35,6 +35,8 @@ struct dest {
 	struct certset *certs;                  /* shared by name within a generation */
 	const struct cert_material *cert;       /* current, NULL = none usable */
 	struct cert_material *kept;             /* owned copy when cert's files are gone */
+	const struct cert_material *candidate;  /* chosen but not validated yet */
+	char pending_reason[256];               /* why candidate is not current */
 	struct tls_ctx *tls;                    /* NULL when cert is NULL */
 	struct rotation_conf rotation;          /* effective policy of its certificate */
 	struct stat trust_st;                   /* trust file as loaded (reuse check) */

@@ -132,3 +132,32 @@ if mtlsd_start rp2; then
 	t_done "rotation: before-expiry activates the pending certificate when the window opens"
 	mtlsd_stop rp2
 fi
+
+# ---- 3. validate: true — a certificate the endpoint does not accept stays
+# pending with the reason, the current one keeps serving
+rp_instance rp3
+d=$TMP/inst/rp3
+s_old=$(mint rp3-old client-root "-1 hour" "+30 days")
+drop rp3-old "$d/certs.d/c"
+if mtlsd_start rp3; then
+	port=$(mtlsd_port rp3 m)
+	s_bad=$(mint rp3-untrusted other-root "-1 minute" "+60 days")
+	off=$(mtlsd_log_offset rp3)
+	drop rp3-untrusted "$d/certs.d/c"
+	mtlsd_wait_log rp3 "$off" "serial $s_bad .* was not accepted by" 15 ||
+		chk_fail "no 'was not accepted' line for the untrusted certificate"
+	chk_eq "serial while the new one is rejected" "$s_old" "$(serial_seen "$port" rp3-a)"
+	chk_match "the reason names what the server said" 'does not accept the certificate|alert' \
+		"$(mtlsd_log_since rp3 "$off" | grep 'was not accepted')"
+	t_done "validate: a certificate the endpoint rejects stays pending; the current one keeps serving"
+
+	s_good=$(mint rp3-good client-root "-1 minute" "+90 days")
+	off=$(mtlsd_log_offset rp3)
+	drop rp3-good "$d/certs.d/c"
+	mtlsd_wait_log rp3 "$off" "serial $s_good validated" 15 ||
+		chk_fail "no 'validated' line for the accepted certificate"
+	_rp3_new() { [ "$(serial_seen "$port" rp3-poll)" = "$s_good" ]; }
+	wait_until 10 _rp3_new || chk_fail "validated certificate not presented"
+	t_done "validate: an accepted certificate becomes current after its test request"
+	mtlsd_stop rp3
+fi
