@@ -163,6 +163,8 @@ struct parse {
 	yaml_document_t *doc;
 	int mapfile;			/* a mappings_dir file */
 	int defaults;			/* applying defaults: no positions */
+	const struct config *prev;	/* isolation: last good configuration */
+	struct config_errors *isolated;	/* isolation: errors of kept files */
 	unsigned visits;
 	struct config_pos seen[N_KEYS];	/* where each key was last given */
 	unsigned char set[N_KEYS];	/* given with a non-null value */
@@ -1436,8 +1438,21 @@ static const char *
 config_add_file(struct config *cfg, const char *path)
 {
 	cfg->files = xrealloc(cfg->files, (cfg->n_files + 1) * sizeof(char *));
+	cfg->texts = xrealloc(cfg->texts, (cfg->n_files + 1) * sizeof(char *));
 	cfg->files[cfg->n_files] = xstrdup(path);
+	cfg->texts[cfg->n_files] = NULL;
 	return cfg->files[cfg->n_files++];
+}
+
+/* The text a previous configuration read from path (a mapping file). */
+static const char *
+config_text(const struct config *cfg, const char *path)
+{
+	/* a kept-back file appears twice: broken (no text), then last good */
+	for (size_t i = 0; cfg != NULL && i < cfg->n_files; i++)
+		if (cfg->texts[i] != NULL && strcmp(cfg->files[i], path) == 0)
+			return cfg->texts[i];
+	return NULL;
 }
 
 /* libyaml reader errors (bad UTF-8) carry a byte offset, not a mark. */
@@ -1495,24 +1510,15 @@ check_single_document(struct parse *p, yaml_parser_t *parser, const char *buf)
 	yaml_document_delete(&doc);
 }
 
-/* Read and walk one file. Returns 0 when the YAML itself was readable
+/* Walk one file's text. Returns 0 when the YAML itself was readable
  * (other errors may still have been added), -1 otherwise. */
 static int
-load_file(struct parse *p, const char *path)
+load_text(struct parse *p, const char *buf, size_t len)
 {
-	struct config_pos fpos;
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	size_t len;
-	char *buf;
 	int rc = -1;
 
-	p->file = config_add_file(p->cfg, path);
-	fpos = (struct config_pos){ p->file, 0, 0 };
-	if ((buf = read_file(path, CONFIG_MAX_FILE, &len)) == NULL) {
-		perr_at(p, &fpos, "cannot read: %s", strerror(errno));
-		return -1;
-	}
 	if (!yaml_parser_initialize(&parser))
 		fatalx("yaml_parser_initialize");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
@@ -1527,7 +1533,29 @@ load_file(struct parse *p, const char *path)
 		rc = 0;
 	}
 	yaml_parser_delete(&parser);
-	free(buf);
+	return rc;
+}
+
+/* Read and walk one file; mapping files keep their text (isolation). */
+static int
+load_file(struct parse *p, const char *path)
+{
+	struct config_pos fpos;
+	size_t len;
+	char *buf;
+	int rc;
+
+	p->file = config_add_file(p->cfg, path);
+	fpos = (struct config_pos){ p->file, 0, 0 };
+	if ((buf = read_file(path, CONFIG_MAX_FILE, &len)) == NULL) {
+		perr_at(p, &fpos, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	rc = load_text(p, buf, len);
+	if (p->mapfile)
+		p->cfg->texts[p->cfg->n_files - 1] = buf;
+	else
+		free(buf);
 	return rc;
 }
 
@@ -1570,13 +1598,67 @@ same_file(const char *a, const char *b)
 	    sa.st_ino == sb.st_ino;
 }
 
+/* Move errs[from..] to the isolated list, marked as kept back. */
+static void
+isolate_errors(struct parse *main_p, size_t from, const char *path, int kept)
+{
+	struct config_errors *errs = main_p->errs;
+
+	for (size_t i = from; i < errs->n; i++) {
+		config_errors_add(main_p->isolated, NULL, "%s", errs->msgs[i]);
+		free(errs->msgs[i]);
+	}
+	errs->n = from;
+	config_errors_add(main_p->isolated, NULL, kept ?
+	    "%s: not applied; its mappings keep their last good version" :
+	    "%s: not applied; its mappings are not loaded until it is fixed", path);
+}
+
+static void
+drop_mappings_from(struct config *cfg, size_t n)
+{
+	while (cfg->n_mappings > n)
+		mapping_clear(&cfg->mappings[--cfg->n_mappings]);
+}
+
+/* One mapping file. On a reload (main_p->isolated), a broken file does not
+ * fail the reload: its mappings come from the text the running
+ * configuration read from it, or stay absent if it had none. */
+static void
+load_mapping_file(struct parse *main_p, const char *path)
+{
+	struct config *cfg = main_p->cfg;
+	size_t nerr = main_p->errs->n, nmap = cfg->n_mappings, nfile = cfg->n_files;
+	const char *good;
+	struct parse p;
+
+	parse_init(&p, cfg, main_p->errs, 1);
+	load_file(&p, path);
+	if (main_p->isolated == NULL || main_p->errs->n == nerr)
+		return;
+	drop_mappings_from(cfg, nmap);
+	free(cfg->texts[nfile]);        /* a broken text is never "last good" */
+	cfg->texts[nfile] = NULL;
+	good = config_text(main_p->prev, path);
+	isolate_errors(main_p, nerr, path, good != NULL);
+	if (good == NULL)
+		return;
+	parse_init(&p, cfg, main_p->errs, 1);
+	p.file = config_add_file(cfg, path);
+	cfg->texts[cfg->n_files - 1] = xstrdup(good);
+	load_text(&p, good, strlen(good));
+	if (main_p->errs->n != nerr) {         /* e.g. its trust file went away */
+		drop_mappings_from(cfg, nmap);
+		isolate_errors(main_p, nerr, path, 0);
+	}
+}
+
 static void
 load_mappings_dir(struct parse *main_p)
 {
 	struct config *cfg = main_p->cfg;
 	struct dirent **ents;
 	struct config_pos pos = main_p->seen[key_index(S_MAIN, "mappings_dir")];
-	struct parse p;
 	int n;
 
 	if ((n = scandir(cfg->mappings_dir, &ents, yaml_name, name_cmp)) < 0) {
@@ -1587,9 +1669,8 @@ load_mappings_dir(struct parse *main_p)
 	}
 	for (int i = 0; i < n; i++) {
 		char *path = xasprintf("%s/%s", cfg->mappings_dir, ents[i]->d_name);
-		parse_init(&p, cfg, main_p->errs, 1);
 		if (!same_file(path, cfg->path))
-			load_file(&p, path);
+			load_mapping_file(main_p, path);
 		free(path);
 		free(ents[i]);
 	}
@@ -1741,6 +1822,13 @@ config_dir(const char *path)
 struct config *
 config_load(const char *path, struct config_errors *errs)
 {
+	return config_reload(path, NULL, errs, NULL);
+}
+
+struct config *
+config_reload(const char *path, const struct config *prev, struct config_errors *errs,
+    struct config_errors *isolated)
+{
 	struct config_errors local = { NULL, 0 };
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	struct parse *p = xmalloc(sizeof(*p));
@@ -1753,6 +1841,8 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->path = xstrdup(path);
 	cfg->dir = config_dir(path);
 	parse_init(p, cfg, errs, 0);
+	p->prev = prev;
+	p->isolated = isolated;
 	apply_defaults(p, S_MAIN, cfg);
 	if (load_file(p, path) == 0) {
 		check_vault(p);
@@ -1775,9 +1865,12 @@ config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < cfg->n_files; i++)
+	for (size_t i = 0; i < cfg->n_files; i++) {
 		free(cfg->files[i]);
+		free(cfg->texts[i]);
+	}
 	free(cfg->files);
+	free(cfg->texts);
 	listen_list_free(cfg->proxy_listen, cfg->n_proxy_listen);
 	listen_spec_free(cfg->admin_listen);
 	free(cfg->mappings_dir);

@@ -76,6 +76,7 @@ struct config {
 	char *path;                     /* main file as given */
 	char *dir;                      /* its directory: base for relative paths */
 	char **files;                   /* every file read (owns config_pos.file) */
+	char **texts;                   /* mapping files: the text read (else NULL) */
 	size_t n_files;
 
 	struct listen_spec *proxy_listen;
@@ -122,6 +123,15 @@ struct config_errors {
 /* Parse the main file and every *.yaml in mappings_dir (sorted by name).
  * Returns a config, or NULL with at least one message in errs. */
 struct config *config_load(const char *path, struct config_errors *errs) MUSTCHECK;
+/*
+ * A reload: as config_load, but a mapping file with errors does not fail
+ * it. Its errors go to isolated (with a line saying so) and its mappings
+ * come from the text prev read from that file, or are left out when prev
+ * had none. Errors in the main file, or between files (duplicate names,
+ * listeners), still fail the whole load.
+ */
+struct config *config_reload(const char *path, const struct config *prev,
+    struct config_errors *errs, struct config_errors *isolated) MUSTCHECK;
 void config_free(struct config *cfg);
 void config_errors_add(struct config_errors *errs, const struct config_pos *pos,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -148,7 +148,13 @@ reload(evutil_socket_t fd, short what, void *arg)
 	apply_log_settings(g->cfg);
 	generation_retire(old);
 	generation_unref(&old);
-	log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
+	for (size_t i = 0; i < g->isolated.n; i++)
+		log_error("%s", g->isolated.msgs[i]);
+	if (g->isolated.n > 0)
+		log_info("reload: generation %u applied (%zu mappings) with %zu problem(s) "
+		    "kept out, see above", g->id, g->n_dests, g->isolated.n);
+	else
+		log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
 	generation_warn_expiry(g, time(NULL));
 	arm_rotation_timer(g);
 	validate_start(&app.w, g);

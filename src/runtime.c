@@ -201,8 +201,9 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 	dest_choose_cert(g, d, old, now);
 	if (d->cert == NULL) {
 		if (!strict) {
-			log_warnx("mapping '%s': certificate '%s' has no usable pair; "
-			    "requests get 503", m->name, m->certificate);
+			config_errors_add(&g->isolated, &m->pos, "mapping '%s': certificate "
+			    "'%s' has no usable certificate and key; requests get 503",
+			    m->name, m->certificate);
 			return 0;
 		}
 		no_cert_error(errs, m, d->certs);
@@ -224,7 +225,13 @@ generation_build(const char *path, unsigned id, time_t now, int strict,
 
 	g->id = id;
 	g->refs = 1;
-	if ((g->cfg = config_load(path, errs)) == NULL) {
+	/* a reload isolates broken mapping files and certificates; a start (or
+	 * -t) refuses them */
+	if (prev != NULL)
+		strict = 0;
+	if ((g->cfg = config_reload(path, prev ? prev->cfg : NULL, errs,
+	    prev ? &g->isolated : NULL)) == NULL) {
+		config_errors_clear(&g->isolated);
 		free(g);
 		return NULL;
 	}
@@ -275,6 +282,7 @@ generation_free(struct generation *g)
 		certset_free(g->sets[i]);
 	free(g->sets);
 	free(g->dests);
+	config_errors_clear(&g->isolated);
 	router_free(g->router);
 	config_free(g->cfg);
 	free(g);

@@ -59,6 +59,7 @@ struct generation {
 	struct certset **sets;                  /* distinct certificate sets */
 	size_t n_sets;
 	time_t next_change;                     /* a certificate choice may change then */
+	struct config_errors isolated;          /* problems a reload kept away */
 };
 
 /* Per event-loop state. */

@@ -65,15 +65,19 @@ chk_eq "pid" "$pid" "$(mtlsd_pid reload)"
 chk_eq "still running" yes "$(mtlsd_running reload && echo yes)"
 t_done "reload: same process keeps running"
 
-# --- a broken file: nothing changes, one line says why
-gen=$(mtlsd_log_since reload 0 | sed -n 's/.*reload: generation \([0-9]*\) applied.*/\1/p' | tail -n 1)
+# --- a broken mapping file is isolated: its mappings keep their last good
+# version, the error is logged with file:line:col, the rest applies
 off=$(mtlsd_log_offset reload)
 printf 'mappings:\n  - name: r2\n    url: [unclosed\n' | mtlsd_mapping_file reload r2.yaml
 kill -HUP "$pid"
-mtlsd_wait_log reload "$off" 'reload failed' 15 || chk_fail "no 'reload failed' within 15 s"
-chk_match "failure line" "reload failed: .*still serving generation ${gen:-[0-9]+}" "$(mtlsd_log_since reload "$off" | grep 'reload failed' | tail -n 1)"
-chk_nomatch "log after the broken edit" 'reload: generation [0-9]+ applied' "$(mtlsd_log_since reload "$off")"
-t_done "reload: broken mapping file → 'reload failed: ...; still serving generation N'"
+mtlsd_wait_log reload "$off" 'reload: generation [0-9]+ applied .*problem' 15 ||
+	chk_fail "no 'generation N applied ... problem(s) kept out' within 15 s"
+chk_match "error names the file, line and column" 'r2\.yaml:[0-9]+:[0-9]+: ' \
+	"$(mtlsd_log_since reload "$off")"
+chk_match "the file is kept at its last good version" \
+	'r2\.yaml: not applied; its mappings keep their last good version' \
+	"$(mtlsd_log_since reload "$off")"
+t_done "reload: broken mapping file → error with file:line:col, its mappings keep their last good version"
 
 req r1-broken "http://127.0.0.1:$p1/x?t=r1-broken"
 chk_eq "r1 status" 200 "$R_STATUS"
@@ -81,7 +85,47 @@ chk_eq "r1 URI at nginx" "/v2/x?t=r1-broken" "$(ngx_field "$(ngx_log 't=r1-broke
 req r2-broken "http://127.0.0.1:${p2:-1}/y?t=r2-broken"
 chk_eq "r2 status" 200 "$R_STATUS"
 chk_eq "r2 serial at nginx" "$SERIAL_P12" "$(ngx_field "$(ngx_log 't=r2-broken')" serial)"
-t_done "reload: after a failed reload the old generation keeps serving"
+t_done "reload: after a broken mapping file every mapping keeps serving"
+
+# --- while r2.yaml is still broken, a change to r1.yaml applies
+off=$(mtlsd_log_offset reload)
+mtlsd_mapping_file reload r1.yaml <<MAP
+mappings:
+  - name: r1
+    url: https://localhost:$NG_PORT/v2b/
+    listen: 127.0.0.1:0
+    certificate: client-pem
+    $trust
+MAP
+kill -HUP "$pid"
+mtlsd_wait_log reload "$off" 'reload: generation [0-9]+ applied' 15 || chk_fail "no reload applied"
+p1=$(mtlsd_port reload r1)
+req r1-isolated "http://127.0.0.1:$p1/x?t=r1-isolated"
+chk_eq "r1 status" 200 "$R_STATUS"
+chk_eq "r1 URI at nginx (new version)" "/v2b/x?t=r1-isolated" \
+	"$(ngx_field "$(ngx_log 't=r1-isolated')" uri)"
+req r2-isolated "http://127.0.0.1:${p2:-1}/y?t=r2-isolated"
+chk_eq "r2 status (last good version)" 200 "$R_STATUS"
+t_done "reload: other files apply while one mapping file is broken"
+
+# --- a broken main file: nothing changes, one line says why
+gen=$(mtlsd_log_since reload 0 | sed -n 's/.*reload: generation \([0-9]*\) applied.*/\1/p' | tail -n 1)
+cp "$TMP/inst/reload/mtlsd.yaml" "$TMP/mtlsd.yaml.good"
+off=$(mtlsd_log_offset reload)
+echo 'timeouts: {connect: soon}' >>"$TMP/inst/reload/mtlsd.yaml"
+kill -HUP "$pid"
+mtlsd_wait_log reload "$off" 'reload failed' 15 || chk_fail "no 'reload failed' within 15 s"
+chk_match "failure line" "reload failed: .*still serving generation ${gen:-[0-9]+}" "$(mtlsd_log_since reload "$off" | grep 'reload failed' | tail -n 1)"
+chk_match "error names the main file" 'mtlsd\.yaml:[0-9]+:[0-9]+: ' "$(mtlsd_log_since reload "$off")"
+req r1-mainbroken "http://127.0.0.1:$p1/x?t=r1-mainbroken"
+chk_eq "r1 status" 200 "$R_STATUS"
+t_done "reload: broken main file → 'reload failed: ...; still serving generation N'"
+off=$(mtlsd_log_offset reload)
+cp "$TMP/mtlsd.yaml.good" "$TMP/inst/reload/.mtlsd.yaml.tmp"
+mv "$TMP/inst/reload/.mtlsd.yaml.tmp" "$TMP/inst/reload/mtlsd.yaml"
+mtlsd_wait_log reload "$off" 'reload: generation [0-9]+ applied' 15 ||
+	chk_fail "the restored main file was not applied"
+t_done "reload: the restored main file applies by itself"
 
 # --- fix it again, with a request in flight across the reload
 off=$(mtlsd_log_offset reload)

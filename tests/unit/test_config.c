@@ -1106,6 +1106,71 @@ t_shipped_config(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A reload isolates a broken mapping file: its mappings keep the text the
+ * running configuration read, the other files apply, the errors are kept
+ * aside with file:line:col. */
+static void
+t_reload_isolates_broken_mapping_file(void **state)
+{
+	struct config_errors isolated = { NULL, 0 };
+	struct config *prev, *next;
+	char path[400];
+	(void)state;
+
+	write_file("mappings.d/a.yaml", "mappings:\n  - {name: a, url: https://a.example/v1/, certificate: c}\n");
+	write_file("mappings.d/b.yaml", "mappings:\n  - {name: b, url: https://b.example/, certificate: c}\n");
+	prev = load("");
+	expect_ok();
+	cfg = NULL;
+	write_file("mappings.d/a.yaml", "mappings:\n  - {name: a, url: [broken\n");
+	write_file("mappings.d/b.yaml", "mappings:\n  - {name: b, url: https://b.example/v2/, certificate: c}\n");
+	next = config_reload(mainpath, prev, &errs, &isolated);
+	assert_non_null(next);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(next->n_mappings, 2);
+	assert_string_equal(config_find_mapping(next, "a")->path_prefix, "/v1/");
+	assert_string_equal(config_find_mapping(next, "b")->path_prefix, "/v2/");
+	assert_int_equal(isolated.n, 2);
+	snprintf(path, sizeof(path), "%s/mappings.d/a.yaml:3:1: YAML syntax error", dir);
+	assert_non_null(strstr(isolated.msgs[0], path));
+	assert_non_null(strstr(isolated.msgs[1], "keep their last good version"));
+	/* a second reload still finds the last good text */
+	config_errors_clear(&isolated);
+	cfg = config_reload(mainpath, next, &errs, &isolated);
+	assert_non_null(cfg);
+	assert_string_equal(config_find_mapping(cfg, "a")->path_prefix, "/v1/");
+	config_errors_clear(&isolated);
+	config_free(prev);
+	config_free(next);
+}
+
+/* A new broken file has no last good version: left out; a broken main file
+ * still fails the whole reload. */
+static void
+t_reload_new_broken_file_and_broken_main(void **state)
+{
+	struct config_errors isolated = { NULL, 0 };
+	struct config *prev;
+	(void)state;
+
+	prev = load("");
+	expect_ok();
+	cfg = NULL;
+	write_file("mappings.d/new.yaml", "mappings:\n  - {name: n, url: http://plain/, certificate: c}\n");
+	cfg = config_reload(mainpath, prev, &errs, &isolated);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->n_mappings, 0);
+	assert_non_null(strstr(isolated.msgs[isolated.n - 1], "not loaded until it is fixed"));
+	config_free(cfg);
+	config_errors_clear(&isolated);
+	write_file("mtlsd.yaml", "timeouts: {connect: soon}\n");
+	cfg = config_reload(mainpath, prev, &errs, &isolated);
+	assert_null(cfg);
+	assert_true(errs.n > 0);
+	config_errors_clear(&isolated);
+	config_free(prev);
+}
+
 int
 main(void)
 {
@@ -1121,6 +1186,8 @@ main(void)
 		T(t_vault_checks),
 		T(t_aliases_work), T(t_mapping_defaults), T(t_mapping_every_key),
 		T(t_many_files_sorted_and_filtered), T(t_mapping_file_only_mappings),
+		T(t_reload_isolates_broken_mapping_file),
+		T(t_reload_new_broken_file_and_broken_main),
 		T(t_mapping_missing_required), T(t_mapping_unknown_and_bad_items),
 		T(t_mapping_urls), T(t_mapping_names), T(t_duplicate_mapping_names),
 		T(t_trust_ca_file_unreadable), T(t_pins_and_rates),
