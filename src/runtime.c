@@ -2,6 +2,8 @@
 #include "autoconf.h"
 
 #include <assert.h>
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,62 @@
 #include "tls.h"
 #include "validate.h"
 
+/* What a directory holds, as names, sizes, times and inodes (symlinks
+ * followed, so a Kubernetes ..data swap changes it); 0 when unreadable. */
+static uint64_t
+dir_signature(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t sig = 1;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat st;
+		uint64_t h = 1469598103934665603ULL;    /* FNV-1a */
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) < 0)
+			memset(&st, 0, sizeof(st));
+		for (const char *c = e->d_name; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		h ^= (uint64_t)st.st_size * 31 + (uint64_t)st.st_ino * 17 +
+		    (uint64_t)st.st_mtim.tv_sec * 1000000007ULL + (uint64_t)st.st_mtim.tv_nsec;
+		sig += h * 0x9E3779B97F4A7C15ULL;       /* order-independent */
+	}
+	closedir(d);
+	return sig;
+}
+
+/* A set is adopted only when the directory looked the same before and
+ * after reading it (as Envoy does): a copy in progress is read again, and
+ * if it keeps changing the next check comes soon. */
+static struct certset *
+certset_load_settled(struct generation *g, const char *name, time_t now,
+    struct config_errors *errs)
+{
+	char *dir = xasprintf("%s/%s", g->cfg->certs_dir, name);
+	struct certset *set = NULL;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		uint64_t before = dir_signature(dir);
+		certset_free(set);
+		if ((set = certset_load(g->cfg->certs_dir, name, now, errs)) == NULL)
+			break;
+		if (dir_signature(dir) == before)
+			goto out;
+	}
+	if (set != NULL) {
+		log_info("certificate '%s': %s keeps changing; looking again shortly",
+		    name, dir);
+		g->next_change = now + 1;
+	}
+out:
+	free(dir);
+	return set;
+}
+
 /* Certificate sets are loaded once per name, however many mappings use them. */
 static struct certset *
 gen_certset(struct generation *g, const char *name, time_t now, struct config_errors *errs)
@@ -23,7 +81,7 @@ gen_certset(struct generation *g, const char *name, time_t now, struct config_er
 	for (size_t i = 0; i < g->n_sets; i++)
 		if (strcmp(g->sets[i]->name, name) == 0)
 			return g->sets[i];
-	set = certset_load(g->cfg->certs_dir, name, now, errs);
+	set = certset_load_settled(g, name, now, errs);
 	if (set == NULL)
 		return NULL;
 	for (size_t i = 0; i < set->problems.n; i++)
