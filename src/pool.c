@@ -298,6 +298,24 @@ pool_has_room(const struct upconn *uc, time_t now)
 	    evbuffer_get_length(uc->s->in) == 0 && evbuffer_get_length(uc->s->out) == 0;
 }
 
+/* A busy connection of a replaced generation: if the current generation
+ * kept its destination's TLS context (same endpoint, same certificate), the
+ * connection belongs there now; otherwise it stays with its old, retired
+ * destination and is closed on release. */
+static void
+uc_follow_generation(struct upconn *uc)
+{
+	struct generation *cur = uc->w->gen;
+
+	for (size_t i = 0; cur != NULL && i < cur->n_dests; i++) {
+		struct dest *d = &cur->dests[i];
+		if (d->tls == uc->tls && strcmp(d->m->name, uc->dest->m->name) == 0) {
+			uc->dest = d;
+			return;
+		}
+	}
+}
+
 void
 pool_release(struct upconn *uc, int reusable)
 {
@@ -308,6 +326,8 @@ pool_release(struct upconn *uc, int reusable)
 	if (uc == NULL)
 		return;
 	uc->ready = NULL;
+	if (uc->dest->gen->retired)
+		uc_follow_generation(uc);
 	/* a connection that carried a request has a session worth resuming
 	 * (TLS 1.3 tickets arrive after the handshake) */
 	if (uc->s != NULL && uc->s->connected && !uc->s->error && !uc->dest->gen->retired &&

@@ -161,3 +161,31 @@ if mtlsd_start rp3; then
 	t_done "validate: an accepted certificate becomes current after its test request"
 	mtlsd_stop rp3
 fi
+
+# ---- 4. a reload that changes nothing for a destination keeps its pooled
+# upstream connection (no new handshake); a certificate change does not
+rp_instance rp4
+d=$TMP/inst/rp4
+s_old=$(mint rp4-old client-root "-1 hour" "+30 days")
+drop rp4-old "$d/certs.d/c"
+if mtlsd_start rp4; then
+	port=$(mtlsd_port rp4 m)
+	req rp4-a "http://127.0.0.1:$port/?t=rp4-a"
+	c1=$(hdr X-Upstream-Conn)
+	off=$(mtlsd_log_offset rp4)
+	kill -HUP "$(mtlsd_pid rp4)"
+	mtlsd_wait_log rp4 "$off" 'reload: generation 2 applied' 10 || chk_fail "no reload"
+	req rp4-b "http://127.0.0.1:$port/?t=rp4-b"
+	chk_eq "upstream connection after a reload that changed nothing" "$c1" "$(hdr X-Upstream-Conn)"
+	t_done "pool: a reload that changes nothing keeps pooled upstream connections"
+	s_new=$(mint rp4-new client-root "-1 minute" "+60 days")
+	off=$(mtlsd_log_offset rp4)
+	drop rp4-new "$d/certs.d/c"
+	_rp4_new() { [ "$(serial_seen "$port" rp4-poll)" = "$s_new" ]; }
+	wait_until 10 _rp4_new || chk_fail "new certificate not presented"
+	req rp4-c "http://127.0.0.1:$port/?t=rp4-c"
+	chk_eq "serial" "$s_new" "$(hdr X-Client-Serial)"
+	chk_ne "upstream connection after the certificate changed" "$c1" "$(hdr X-Upstream-Conn)"
+	t_done "pool: after a certificate change the old pooled connection is not reused"
+	mtlsd_stop rp4
+fi
