@@ -168,7 +168,31 @@ build() {
 	integration "$b" "$label" "${INTEGRATION_ENV[@]}"
 }
 
+# suite NAME LOG CMD...: a test program ending with "N passed, M failed"
+suite() {
+	local name=$1 log=$2 p f
+	shift 2
+	timeout -k 10 600 "$@" >"$log" 2>&1
+	read -r p f < <(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*$/\1 \2/p' "$log" | tail -n 1)
+	if [ -z "${p:-}" ]; then
+		not_ok "$name" "no summary line (see $log)"
+		tail -n 30 "$log" | sed 's/^/#   | /'
+		return
+	fi
+	PASS=$((PASS + p))
+	FAIL=$((FAIL + f))
+	if [ "$f" -eq 0 ]; then
+		echo "ok - $name: $p tests"
+	else
+		FAILED+=("$name: $f test(s) (see $log)")
+		echo "not ok - $name: $p passed, $f failed"
+	fi
+}
+
 # ------------------------------------------------------------- the builds
+
+# the Vault test server (tests/vault) against vault-api.md's examples
+suite "vault test server" "$LOGS/vaultd.log" bash "$SRC/tests/vault/run.sh"
 
 INTEGRATION_ENV=(IT_TIMEOUT=900)
 build "$SRC/build" build --enable-werror
