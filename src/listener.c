@@ -54,8 +54,8 @@ listeners_init(listener_accept_fn fn)
 	accept_fn = fn;
 }
 
-static void
-format_addr(const struct sockaddr *sa, char *buf, size_t len)
+void
+listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
@@ -107,7 +107,7 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	if (l->unix_path != NULL) {
 		snprintf(peer, sizeof(peer), "unix");
 	} else {
-		format_addr(sa, peer, sizeof(peer));
+		listener_format_addr(sa, peer, sizeof(peer));
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	accept_fn(l->w, fd, peer, l->mapping);
@@ -135,8 +135,8 @@ listener_error(struct evconnlistener *evl, void *arg)
 	evtimer_add(l->resume, &tv);
 }
 
-static int
-unix_prepare(const struct listen_spec *spec, int fd, char *err, size_t errlen)
+int
+listener_unix_perms(const struct listen_spec *spec, char *err, size_t errlen)
 {
 	if (spec->has_mode && chmod(spec->unix_path, spec->mode) < 0) {
 		snprintf(err, errlen, "chmod %s: %s", spec->unix_path, strerror(errno));
@@ -150,12 +150,11 @@ unix_prepare(const struct listen_spec *spec, int fd, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	(void)fd;
 	return 0;
 }
 
-static int
-open_socket(const struct listen_spec *spec, char *err, size_t errlen)
+int
+listener_open_socket(const struct listen_spec *spec, char *err, size_t errlen)
 {
 	int fd, one = 1;
 
@@ -171,8 +170,9 @@ open_socket(const struct listen_spec *spec, char *err, size_t errlen)
 	}
 	if (bind(fd, (const struct sockaddr *)&spec->ss, spec->sslen) < 0)
 		goto fail;
-	if (spec->is_unix && unix_prepare(spec, fd, err, errlen) < 0) {
+	if (spec->is_unix && listener_unix_perms(spec, err, errlen) < 0) {
 		close(fd);
+		(void)unlink(spec->unix_path);
 		return -1;
 	}
 	if (listen(fd, 511) < 0)
@@ -182,6 +182,8 @@ fail:
 	snprintf(err, errlen, "cannot listen on %s: %s", spec->address, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	if (spec->is_unix)
+		(void)unlink(spec->unix_path);
 	return -1;
 }
 
@@ -263,7 +265,7 @@ prepare_one(struct worker *w, const struct listen_spec *spec, const char *mappin
 		l->keep = 1;
 		return 0;
 	}
-	if ((fd = open_socket(spec, err, errlen)) < 0)
+	if ((fd = listener_open_socket(spec, err, errlen)) < 0)
 		return -1;
 	l = xcalloc(1, sizeof(*l));
 	l->address = xstrdup(spec->address);
@@ -324,7 +326,7 @@ listener_start(struct listener *l)
 	if (l->unix_path != NULL)
 		snprintf(bound, sizeof(bound), "unix:%s", l->unix_path);
 	else if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0)
-		format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
+		listener_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
 	else
 		snprintf(bound, sizeof(bound), "%s", l->address);
 	if (l->mapping != NULL)

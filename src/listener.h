@@ -30,4 +30,14 @@ void listeners_abort(void);
 /* Stop accepting everywhere (shutdown). */
 void listeners_close_all(void);
 
+struct listen_spec;
+struct sockaddr;
+/* A bound, listening, non-blocking socket for spec (unix: stale socket
+ * removed, mode and group applied); -1 with err set. Also for admin. */
+int listener_open_socket(const struct listen_spec *spec, char *err, size_t errlen);
+/* Apply spec's mode and group to its unix socket file; -1 with err set. */
+int listener_unix_perms(const struct listen_spec *spec, char *err, size_t errlen);
+/* "127.0.0.1:3128", "[::1]:3128" or "unix". */
+void listener_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
 #endif

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "admin.h"
 #include "config.h"
 #include "listener.h"
 #include "log.h"
@@ -134,10 +135,13 @@ reload(evutil_socket_t fd, short what, void *arg)
 	if (g == NULL) {
 		log_error("reload failed: %zu error(s); still serving generation %u",
 		    errs.n, old->id);
+		admin_note_reload(0, old->id, &errs);
 		goto out;
 	}
 	if (listeners_prepare(&app.w, g->cfg, err, sizeof(err)) < 0) {
 		log_error("reload failed: %s; still serving generation %u", err, old->id);
+		config_errors_add(&errs, NULL, "%s", err);
+		admin_note_reload(0, old->id, &errs);
 		generation_unref(&g);
 		goto out;
 	}
@@ -145,6 +149,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 	watch_update(g->cfg, app.config_path);
 	generation_adopt(g, old);
 	app.w.gen = g;
+	admin_update(&app.w, g->cfg);
 	apply_log_settings(g->cfg);
 	generation_retire(old);
 	generation_unref(&old);
@@ -155,6 +160,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 		    "kept out, see above", g->id, g->n_dests, g->isolated.n);
 	else
 		log_info("reload: generation %u applied (%zu mappings)", g->id, g->n_dests);
+	admin_note_reload(1, g->id, &g->isolated);
 	generation_warn_expiry(g, time(NULL));
 	arm_rotation_timer(g);
 	validate_start(&app.w, g);
@@ -263,6 +269,7 @@ teardown(void)
 	event_free(app.ev_reload);
 	event_free(app.ev_deadline);
 	event_free(app.ev_rotate);
+	admin_stop();
 	listeners_close_all();
 	watch_free();
 	validate_free();
@@ -299,6 +306,8 @@ run(void)
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	listeners_commit(&app.w, app.w.gen->cfg);
+	if (admin_start(&app.w, app.w.gen->cfg, reload_request, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	if (watch_init(app.w.base, reload_request) == 0)
 		watch_update(app.w.gen->cfg, app.config_path);
 	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
