@@ -1095,7 +1095,8 @@ t_shipped_config(void **state)
 	cfg = config_load(path, &errs);
 	expect_ok();
 	assert_int_equal(cfg->n_proxy_listen, 1);
-	assert_null(cfg->admin_listen);         /* shipped commented out */
+	assert_non_null(cfg->admin_listen);
+	assert_string_equal(cfg->admin_listen->address, "unix:/run/mtlsd/admin.sock");
 	m = config_find_mapping(cfg, "demo");
 	assert_non_null(m);
 	assert_string_equal(m->host, "localhost");
