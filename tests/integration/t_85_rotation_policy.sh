@@ -113,9 +113,11 @@ if mtlsd_start rp1; then
 fi
 
 # ---- 2. before-expiry (certificate.yaml): newer stays pending until the
-# current one enters its activation window, then takes over by itself
+# current one enters its activation window, then takes over by itself; the
+# admin endpoint shows both certificates meanwhile
 rp_instance rp2
 d=$TMP/inst/rp2
+echo 'admin: {listen: "127.0.0.1:0"}' >>"$d/mtlsd.yaml"
 # the old one enters its 72h window 8 s from now
 s_old=$(mint rp2-old client-root "-1 hour" "+72 hours 8 seconds")
 s_new=$(mint rp2-new client-root "-1 minute" "+365 days")
@@ -127,6 +129,16 @@ if mtlsd_start rp2; then
 	port=$(mtlsd_port rp2 m)
 	chk_eq "serial before the window (newer one pending)" "$s_old" "$(serial_seen "$port" rp2-a)"
 	t_done "rotation: before-expiry keeps a newer certificate pending"
+	aport=$(sed -n 's/.*admin endpoint listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+		"$d/mtlsd.log" | tail -n 1)
+	curl -s --max-time 5 "http://127.0.0.1:${aport:-1}/certificates/c" >"$RW/rp2.pem"
+	serials=$(awk '/BEGIN CERTIFICATE/{f=1; b=""} f{b=b $0 "\n"} /END CERTIFICATE/{f=0; printf "%s", b | "openssl x509 -noout -serial"; close("openssl x509 -noout -serial")}' "$RW/rp2.pem" | sed 's/^serial=//' | tr '\n' ' ')
+	chk_match "current certificate in /certificates/c" "$s_old" "$serials"
+	chk_match "pending certificate in /certificates/c" "$s_new" "$serials"
+	chk_match "marked current and pending" '# current.*' "$(grep -i '^# current' "$RW/rp2.pem")"
+	chk_match "pending marked" '# pending' "$(grep -i '^# pending' "$RW/rp2.pem")"
+	chk_nomatch "no private key" 'PRIVATE KEY' "$(cat "$RW/rp2.pem")"
+	t_done "rotation: /certificates/NAME shows the current and the pending certificate (PEM)"
 	_rp2_new() { [ "$(serial_seen "$port" rp2-poll)" = "$s_new" ]; }
 	wait_until 20 _rp2_new || chk_fail "new serial not presented after the window opened"
 	t_done "rotation: before-expiry activates the pending certificate when the window opens"
