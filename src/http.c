@@ -247,9 +247,11 @@ scan_head_byte(struct http_in *in, unsigned char c, const char **why)
 		*why = "bare LF in header section";
 	else if (last == '\r')
 		*why = "bare CR in header section";
-	else if (c == '\r')
-		return 0;
-	else if (in->scan_state == SCAN_START_LINE) {
+	else if (c == '\r') {
+		/* http_parser refuses this CR itself: say it first */
+		if (in->scan_state == SCAN_IN_NAME)
+			*why = "header line without a colon";
+	} else if (in->scan_state == SCAN_START_LINE) {
 		if (start_line_byte(in, c) < 0)
 			*why =
 			    in->msg.is_request ? "malformed request line" : "malformed status line";
@@ -829,8 +831,11 @@ feed_body(struct http_in *in, const char *data, size_t len)
 
 	in->scan_pos = data;
 	n = http_parser_execute(&in->parser, &in->settings, data, len);
-	if (parser_error(in) == 0 && in->msg.body == HTTP_BODY_CHUNKED)
+	/* framing bytes up to where http_parser stopped (at an error: the byte
+	 * it refused), before its verdict, as when they arrive in slices */
+	if (in->state != HTTP_IN_ERROR && in->msg.body == HTTP_BODY_CHUNKED)
 		scan_framing(in, in->scan_pos, data + n);
+	parser_error(in);
 	in->scan_pos = NULL;
 	return n;
 }

@@ -361,6 +361,39 @@ dc_route(struct dconn *dc, char *why, size_t whylen)
 	return router_match_reason(dc->gen->router, host, port, rq->path_only, why, whylen);
 }
 
+/* Could this path climb out of a prefix once the upstream normalises it?
+ * Dot segments ("..", ".", also as %2e) and encoded slashes or backslashes
+ * (%2f, %5c, "\\") are refused on a prefixed dedicated port. */
+static int
+path_escapes(const char *path)
+{
+	const char *seg = path;
+
+	for (const char *p = path;; p++) {
+		if (*p == '\\' || (p[0] == '%' && p[1] != '\0' &&
+		    (ascii_ncasecmp(p, "%2f", 3) == 0 || ascii_ncasecmp(p, "%5c", 3) == 0)))
+			return 1;
+		if (*p == '/' || *p == '?' || *p == '\0') {
+			size_t len = (size_t)(p - seg), dots = 0, i = 0;
+			while (i < len) {
+				if (seg[i] == '.')
+					i++;
+				else if (len - i >= 3 && ascii_ncasecmp(seg + i, "%2e", 3) == 0)
+					i += 3;
+				else
+					break;
+				dots++;
+			}
+			if (i == len && (dots == 1 || dots == 2))
+				return 1;
+			if (*p != '/')
+				return 0;
+			seg = p + 1;
+		}
+	}
+}
+
+/* The path to send upstream; NULL when it could leave the mapping's prefix. */
 static char *
 dc_upstream_path(const struct dconn *dc, const struct mapping *m)
 {
@@ -369,6 +402,8 @@ dc_upstream_path(const struct dconn *dc, const struct mapping *m)
 
 	if (dc->listener_mapping == NULL || strcmp(m->path_prefix, "/") == 0)
 		return xstrdup(path);
+	if (path_escapes(path))
+		return NULL;
 	if (plen > 0 && m->path_prefix[plen - 1] == '/')
 		plen--;
 	return xasprintf("%.*s%s", (int)plen, m->path_prefix, path[0] == '/' ? path : "/");
@@ -430,7 +465,11 @@ dc_request_head(struct dconn *dc)
 	generation_ref(dc->gen);
 	if (dc_admit(dc, &m) < 0)
 		return;
-	dc->up_path = dc_upstream_path(dc, m);
+	if ((dc->up_path = dc_upstream_path(dc, m)) == NULL) {
+		dc_refuse(dc, 400, "bad_request", "path with dot segments or encoded "
+		    "slashes could leave the mapping's path prefix", 0);
+		return;
+	}
 	dc->head_request = dc->req.msg.method == HTTP_HEAD;
 	if (!dc->req.msg.keep_alive || dc->w->draining)
 		dc->close_after = 1;

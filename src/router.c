@@ -18,10 +18,21 @@
 #define WHY_PORT "no mapping for this port of the host"
 #define WHY_PATH "no mapping for this path on the host"
 
+/*
+ * Readings of a path: RFC 3986 (the one routes are chosen by), and the ways
+ * common servers read more into it: nginx decodes %2F into a '/' before it
+ * resolves "..", nginx and Apache merge runs of '/'. A request is routed only
+ * when its path stays under the chosen prefix in every reading, so that
+ * "/api/..%2Fadmin" or "/api//../admin" cannot reach /admin through /api/.
+ */
+enum { READ_DECODE_SLASH = 1, READ_MERGE_SLASHES = 2, N_READINGS = 4 };
+
 struct route {
 	const struct mapping *m;
-	char *prefix;		/* normalised, trailing '/' dropped: "/" -> "" */
-	size_t plen;
+	/* normalised per reading (index: READ_* flags), trailing '/' dropped:
+	 * "/" -> "" */
+	char *prefix[N_READINGS];
+	size_t plen[N_READINGS];
 	size_t order;		/* position in the configuration */
 };
 
@@ -75,10 +86,11 @@ remove_dot_segments(char *buf)
 	buf[w] = '\0';
 }
 
-/* Decode unreserved escapes, cut at '?'/'#', drop dot segments. out must
- * hold strlen(path) + 1 bytes. */
+/* Decode unreserved escapes (and %2F with READ_DECODE_SLASH), cut at
+ * '?'/'#', merge runs of '/' with READ_MERGE_SLASHES, drop dot segments.
+ * out must hold strlen(path) + 1 bytes. */
 static void
-path_normalize(const char *path, char *out)
+path_normalize(const char *path, char *out, int reading)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t w = 0;
@@ -87,7 +99,8 @@ path_normalize(const char *path, char *out)
 	for (const char *s = path; *s && *s != '?' && *s != '#'; s++) {
 		if (s[0] == '%' && (hi = hexval((unsigned char)s[1])) >= 0 &&
 		    (lo = hexval((unsigned char)s[2])) >= 0) {
-			if (unreserved(hi << 4 | lo))
+			if (unreserved(hi << 4 | lo) ||
+			    ((reading & READ_DECODE_SLASH) && (hi << 4 | lo) == '/'))
 				out[w++] = (char)(hi << 4 | lo);
 			else {
 				out[w++] = '%';
@@ -97,6 +110,9 @@ path_normalize(const char *path, char *out)
 			s += 2;
 		} else
 			out[w++] = *s;
+		if ((reading & READ_MERGE_SLASHES) && w >= 2 && out[w - 1] == '/' &&
+		    out[w - 2] == '/')
+			w--;
 	}
 	out[w] = '\0';
 	if (out[0] == '/')
@@ -147,11 +163,15 @@ router_new(const struct config *cfg)
 			continue;
 		rt->m = m;
 		rt->order = i;
-		rt->prefix = xmalloc(strlen(m->path_prefix) + 1);
-		path_normalize(m->path_prefix, rt->prefix);
-		rt->plen = strlen(rt->prefix);
-		while (rt->plen > 0 && rt->prefix[rt->plen - 1] == '/')
-			rt->prefix[--rt->plen] = '\0';
+		for (int k = 0; k < N_READINGS; k++) {
+			char *p = xmalloc(strlen(m->path_prefix) + 1);
+
+			path_normalize(m->path_prefix, p, k);
+			rt->plen[k] = strlen(p);
+			while (rt->plen[k] > 0 && p[rt->plen[k] - 1] == '/')
+				p[--rt->plen[k]] = '\0';
+			rt->prefix[k] = p;
+		}
 		r->n++;
 	}
 	qsort(r->routes, r->n, sizeof(*r->routes), route_cmp);
@@ -164,7 +184,8 @@ router_free(struct router *r)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->n; i++)
-		free(r->routes[i].prefix);
+		for (int k = 0; k < N_READINGS; k++)
+			free(r->routes[i].prefix[k]);
 	free(r->routes);
 	free(r);
 }
@@ -215,13 +236,13 @@ port_ok(uint16_t mapping_port, uint16_t req_port)
 static int
 route_better(const struct route *a, const struct route *best)
 {
-	if (best == NULL || a->plen > best->plen)
+	if (best == NULL || a->plen[0] > best->plen[0])
 		return 1;
-	return a->plen == best->plen && a->m->enabled && !best->m->enabled;
+	return a->plen[0] == best->plen[0] && a->m->enabled && !best->m->enabled;
 }
 
-/* Scan the routes of one host; path already normalised. */
-static const struct mapping *
+/* Scan the routes of one host; path already normalised (RFC 3986). */
+static const struct route *
 match_host(const struct router *r, size_t i, const char *host, uint16_t port,
     const char *path, const char **why)
 {
@@ -233,19 +254,32 @@ match_host(const struct router *r, size_t i, const char *host, uint16_t port,
 		if (!port_ok(rt->m->port, port))
 			continue;
 		port_seen = 1;
-		if (prefix_match(rt->prefix, rt->plen, path) && route_better(rt, best))
+		if (prefix_match(rt->prefix[0], rt->plen[0], path) && route_better(rt, best))
 			best = rt;
 	}
 	if (best == NULL)
 		*why = port_seen ? WHY_PATH : WHY_PORT;
-	return best ? best->m : NULL;
+	return best;
+}
+
+/* Does path stay under rt's prefix in every other reading? buf holds
+ * strlen(path) + 1 bytes. */
+static int
+all_readings_match(const struct route *rt, const char *path, char *buf)
+{
+	for (int k = 1; k < N_READINGS; k++) {
+		path_normalize(path, buf, k);
+		if (!prefix_match(rt->prefix[k], rt->plen[k], buf))
+			return 0;
+	}
+	return 1;
 }
 
 const struct mapping *
 router_match(const struct router *r, const char *host, uint16_t port,
     const char *path, const char **why)
 {
-	const struct mapping *m = NULL;
+	const struct route *rt;
 	const char *dummy;
 	char hbuf[256], sbuf[1024], *pbuf = sbuf;
 	size_t i;
@@ -260,11 +294,15 @@ router_match(const struct router *r, const char *host, uint16_t port,
 		path = "/";
 	if (strlen(path) >= sizeof(sbuf))
 		pbuf = xmalloc(strlen(path) + 1);
-	path_normalize(path, pbuf);
-	m = match_host(r, i, hbuf, port, pbuf, why);
+	path_normalize(path, pbuf, 0);
+	rt = match_host(r, i, hbuf, port, pbuf, why);
+	if (rt != NULL && !all_readings_match(rt, path, pbuf)) {
+		*why = WHY_PATH;
+		rt = NULL;
+	}
 	if (pbuf != sbuf)
 		free(pbuf);
-	return m;
+	return rt ? rt->m : NULL;
 }
 
 /* Printable ASCII only, at most 128 characters: it goes into responses. */

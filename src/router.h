@@ -12,6 +12,11 @@
  *    inside a segment and never becomes a '/';
  *  - then "." and ".." segments are removed as in RFC 3986 section 5.2.4
  *    ("/api/../admin" is matched as "/admin", "/%2e%2e/x" as "/x").
+ * Servers read more into a path than RFC 3986 does: nginx decodes "%2F"
+ * into a '/' before it resolves "..", nginx and Apache merge "//". The
+ * mapping chosen must contain the path in those readings too (prefix and
+ * path read alike), or nothing matches: "/api/..%2Fadmin" and
+ * "/api//../admin" are not under "/api/" ("/a%2Fb/c" is under "/a%2Fb").
  * Prefix match at a segment boundary: "/api" and "/api/" both match "/api",
  * "/api/x" and "/api?q", never "/apix"; "/" matches every path.
  * Ties (equal normalised prefix): an enabled mapping wins over a disabled

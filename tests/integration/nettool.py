@@ -10,6 +10,17 @@
   nettool.py established PID PORT   count ESTABLISHED TCP connections owned by
                                     PID whose remote port is PORT
   nettool.py listening PORT         exit 0 if something accepts on 127.0.0.1:PORT
+  nettool.py hold HOST PORT N READY RELEASE
+                                    open N idle connections, then write "N" to the
+                                    file READY; when the file RELEASE appears (or
+                                    after 300 s) report how many the peer had
+                                    closed ("closed-by-peer K"), close them all
+  nettool.py slowloris HOST PORT MODE TIMEOUT
+                                    send an unfinished request head and wait for
+                                    the peer to close: MODE stall (send once) or
+                                    trickle (one more header byte every 0.2 s);
+                                    prints "closed after S.SS s: FIRST-LINE" (exit
+                                    0) or "open after TIMEOUT s" (exit 1)
 """
 import os
 import re
@@ -112,6 +123,81 @@ def listening(port):
         return 1
 
 
+def _raise_nofile(n):
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = n + 64
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (min(want, hard) if hard > 0 else want, hard))
+    except (ImportError, ValueError, OSError) as e:
+        sys.stderr.write("hold: cannot raise RLIMIT_NOFILE: %s\n" % e)
+
+
+def _peer_closed(s):
+    """True when the peer closed s (EOF or reset; data does not count)."""
+    s.setblocking(False)  # a socket with a timeout would wait for data
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def hold(host, port, n, ready, release):
+    n = int(n)
+    _raise_nofile(n)
+    socks = []
+    for _ in range(n):
+        socks.append(socket.create_connection((host, int(port)), timeout=10))
+    with open(ready + ".tmp", "w") as f:
+        f.write("%d\n" % len(socks))
+    os.rename(ready + ".tmp", ready)
+    deadline = time.monotonic() + 300
+    # a poll interval, not a wait for an event: the test creates the file
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    closed = sum(1 for s in socks if _peer_closed(s))
+    for s in socks:
+        s.close()
+    print("closed-by-peer %d" % closed)
+    return 0
+
+
+def slowloris(host, port, mode, timeout):
+    head = b"GET /?t=slowloris-" + mode.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
+    start = time.monotonic()
+    deadline = start + float(timeout)
+    s = socket.create_connection((host, int(port)), timeout=float(timeout))
+    buf = b""
+    closed = False
+    try:
+        s.sendall(head + b"X-Slow: ")
+        while time.monotonic() < deadline:
+            s.settimeout(0.2 if mode == "trickle" else max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                if mode == "trickle":
+                    s.sendall(b"a")
+                continue
+            if not chunk:
+                closed = True
+                break
+            buf += chunk
+    except OSError:  # reset, or a send after the peer closed
+        closed = True
+    s.close()
+    first = buf.split(b"\r\n", 1)[0].decode("latin-1")
+    if closed:
+        print("closed after %.2f s: %s" % (time.monotonic() - start, first))
+        return 0
+    print("open after %s s" % timeout)
+    return 1
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "freeport":
         freeport(int(argv[2]) if len(argv) > 2 else 1)
@@ -122,6 +208,10 @@ def main(argv):
         return established(argv[2], argv[3])
     if len(argv) == 3 and argv[1] == "listening":
         return listening(argv[2])
+    if len(argv) == 7 and argv[1] == "hold":
+        return hold(*argv[2:])
+    if len(argv) == 6 and argv[1] == "slowloris" and argv[4] in ("stall", "trickle"):
+        return slowloris(*argv[2:])
     sys.stderr.write(__doc__)
     return 2
 

@@ -798,6 +798,78 @@ t_reject_bad_names(void **state)
 	expect_error("GET / HTTP/1.1\r\nHost: h\r\nX Y: v\r\n\r\n", 400);
 	expect_error("GET / HTTP/1.1\r\nHost: h\r\nX(Y): v\r\n\r\n", 400);
 	expect_error("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400);
+	expect_error("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400);
+}
+
+/*
+ * Found by fuzz_http (the verdict must not depend on how bytes arrive):
+ * http_parser flags a bad name or value byte when it reaches it, our header
+ * checks ran when the input slice ended, so one header too many followed by
+ * a bad name was 400 when fed whole and 431 byte by byte, and other bad
+ * heads got one of two reasons; a feed that began with a bad byte reached
+ * http_parser as 0 bytes, which it reads as end of input.
+ */
+static void
+t_verdict_independent_of_slicing(void **state)
+{
+	char buf[2048];
+	size_t n;
+	struct http_in whole, trickle;
+	const char *te =
+	    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nBad(Name): x\r\n\r\n";
+	const char *chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                      "5\r\nhello\n5\r\nworld\r\n0\r\n\r\n";
+	const char *nocolon =
+	    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nhello\r\n\r\n";
+	static struct rec r1, r2;
+
+	(void)state;
+	n = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
+	for (int i = 0; i < MAXN; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-%d: v\r\n", i);
+	snprintf(buf + n, sizeof(buf) - n, "Bad(Name): v\r\n\r\n");
+	expect_error(buf, 431);
+
+	head(&whole, te);
+	http_in_init(&trickle, 1, MAXH, MAXN, NULL, NULL);
+	for (size_t i = 0; i < strlen(te) && trickle.state == HTTP_IN_HEAD; i++)
+		http_in_feed(&trickle, te + i, 1);
+	assert_int_equal(whole.state, HTTP_IN_ERROR);
+	assert_int_equal(trickle.state, HTTP_IN_ERROR);
+	assert_string_equal(whole.error, trickle.error);
+	http_in_free(&whole);
+	http_in_free(&trickle);
+
+	/* NUL in a value: one reason whether the parser or a callback saw it */
+	http_in_init(&whole, 1, MAXH, MAXN, NULL, NULL);
+	http_in_feed(&whole, "GET / HTTP/1.1\r\nHost: \0\0\r\n\r\n", 28);
+	http_in_init(&trickle, 1, MAXH, MAXN, NULL, NULL);
+	http_in_feed(&trickle, "GET / HTTP/1.1\r\nHost: \0", 23);
+	http_in_feed(&trickle, "\0\r\n\r\n", 5);
+	assert_int_equal(whole.state, HTTP_IN_ERROR);
+	assert_int_equal(trickle.state, HTTP_IN_ERROR);
+	assert_string_equal(whole.error, trickle.error);
+	http_in_free(&whole);
+	http_in_free(&trickle);
+
+	/* a line without colon after a bad Transfer-Encoding */
+	run(nocolon, strlen(nocolon), 1, strlen(nocolon), 0, &r1);
+	run(nocolon, strlen(nocolon), 1, 1, 0, &r2);
+	assert_string_equal(r1.log, r2.log);
+
+	/* bare LF after chunk data: one reason, whole or byte by byte */
+	run(chunked, strlen(chunked), 1, strlen(chunked), 0, &r1);
+	run(chunked, strlen(chunked), 1, 1, 0, &r2);
+	assert_string_equal(r1.log, r2.log);
+	assert_non_null(strstr(r1.log, "<ERR 400 bare CR or LF in chunked framing>"));
+
+	/* a feed starting with a bad byte is not end of input */
+	http_in_init(&trickle, 1, MAXH, MAXN, NULL, NULL);
+	assert_int_equal(http_in_feed(&trickle, "G", 1), 1);
+	assert_int_equal(http_in_feed(&trickle, "\x05", 1), 0);
+	assert_int_equal(trickle.state, HTTP_IN_ERROR);
+	assert_string_equal(trickle.error, "malformed request line");
+	http_in_free(&trickle);
 }
 
 static void
@@ -1282,6 +1354,7 @@ main(void)
 	    cmocka_unit_test(t_reject_bare_lf_cr),
 	    cmocka_unit_test(t_reject_control_bytes),
 	    cmocka_unit_test(t_reject_bad_names),
+	    cmocka_unit_test(t_verdict_independent_of_slicing),
 	    cmocka_unit_test(t_reject_host),
 	    cmocka_unit_test(t_reject_request_line),
 	    cmocka_unit_test(t_response_content_length),

@@ -231,6 +231,39 @@ t_normalise_dot_segments(void **state)
 	assert_string_equal(route("h", 0, "/api/..x"), "api");
 }
 
+/*
+ * Found by t_95_hostile against nginx: "/api/..%2Fadmin" and "/api//../admin"
+ * matched /api/, and nginx (which decodes %2F before resolving "..", and
+ * merges "//") served /admin with the api mapping's certificate.
+ */
+static void
+t_normalise_readings(void **state)
+{
+	(void)state;
+	add("api", "h", 443, "/api/");
+	add("enc", "h", 443, "/a%2Fb");
+	assert_string_equal(route("h", 0, "/api/..%2Fadmin"),
+	    "no mapping for this path on the host");
+	assert_string_equal(route("h", 0, "/api/..%2fadmin"),
+	    "no mapping for this path on the host");
+	assert_string_equal(route("h", 0, "/api/%2e%2e%2fadmin"),
+	    "no mapping for this path on the host");
+	assert_string_equal(route("h", 0, "/api//../admin"),
+	    "no mapping for this path on the host");
+	assert_string_equal(route("h", 0, "/api/x//../../admin"),
+	    "no mapping for this path on the host");
+	/* what stays under the prefix in every reading still matches */
+	assert_string_equal(route("h", 0, "/api//x"), "api");
+	assert_string_equal(route("h", 0, "/api/x%2Fy"), "api");
+	assert_string_equal(route("h", 0, "/api/x/..%2Fy"), "api");
+	assert_string_equal(route("h", 0, "/api/x//../y"), "api");
+	/* a prefix with %2F is read the same way as the path */
+	assert_string_equal(route("h", 0, "/a%2Fb/c"), "enc");
+	assert_string_equal(route("h", 0, "/a%2fb"), "enc");
+	assert_string_equal(route("h", 0, "/a/b/c"),
+	    "no mapping for this path on the host");
+}
+
 static void
 t_query_ignored(void **state)
 {
@@ -350,7 +383,7 @@ main(void)
 		T(t_host_exact_and_case), T(t_port_rule), T(t_longest_prefix_wins),
 		T(t_prefix_order_independent), T(t_segment_boundary),
 		T(t_disabled_returned_and_ties), T(t_normalise_percent),
-		T(t_normalise_dot_segments), T(t_query_ignored),
+		T(t_normalise_dot_segments), T(t_normalise_readings), T(t_query_ignored),
 		T(t_unix_listener_excluded), T(t_ipv6_hosts),
 		T(t_many_hosts_binary_search), T(t_long_path), T(t_reasons),
 		T(t_empty_router),
