@@ -364,36 +364,45 @@ def idle(port, n, mode, pidspec, settle):
 
 # ------------------------------------------------------------ callgrind client
 
-def seq(port, n, pause_after=0, pause_file=None):
-    """N sequential GETs on one keep-alive connection. With --pause-after W:
+def seq(port, n, pause_after=0, pause_file=None, close=False):
+    """N sequential GETs on one keep-alive connection (with close: a new
+    connection and "Connection: close" per request). With --pause-after W:
     do W requests, create PAUSE_FILE.ready, wait until PAUSE_FILE.go exists,
     then do the N (so the caller can zero the counters in between); then
     create PAUSE_FILE.done and wait for PAUSE_FILE.end."""
     port, n = int(port), int(n)
-    c = Conn(port, timeout=120)
+    c = None if close else Conn(port, timeout=120)
     bad = 0
+
+    def one():
+        if not close:
+            return c.get("/")[0]
+        k = Conn(port, timeout=120)
+        st = k.get("/", "Connection: close\r\n")[0]
+        k.close()
+        return st
+
     if pause_after:
         for _ in range(int(pause_after)):
-            st, _, _ = c.get("/")
-            bad += st != 200
+            bad += one() != 200
         open(pause_file + ".ready", "w").close()
         while not os.path.exists(pause_file + ".go"):
             time.sleep(0.05)
     t0 = time.monotonic()
     for _ in range(n):
-        st, _, _ = c.get("/")
-        bad += st != 200
+        bad += one() != 200
     t1 = time.monotonic()
     if pause_file:
         open(pause_file + ".done", "w").close()
         deadline = time.monotonic() + 300
         while not os.path.exists(pause_file + ".end") and time.monotonic() < deadline:
             time.sleep(0.05)
-    c.close()
+    if c:
+        c.close()
     print(json.dumps({"requests": n, "non200": bad, "seconds": round(t1 - t0, 2)}))
 
 
-def cgresult(contender, requests, dump, annotate_out):
+def cgresult(contender, requests, dump, annotate_out, mode="ka"):
     """One JSON line: Ir per request and the top functions by self cost.
     Functions that were on the stack when the counters were zeroed (main,
     the event loop) show their whole inclusive cost as self cost in
@@ -405,7 +414,7 @@ def cgresult(contender, requests, dump, annotate_out):
             if line.startswith("summary:") or line.startswith("totals:"):
                 total = int(line.split()[1])
                 break
-    res = {"kind": "callgrind", "contender": contender, "requests": requests}
+    res = {"kind": "callgrind", "contender": contender, "requests": requests, "mode": mode}
     if not total:
         res["error"] = "no totals in " + dump
         print(json.dumps(res))
@@ -627,13 +636,15 @@ def report(rdir):
     p("")
     # callgrind
     if "callgrind" in extra:
-        p("== callgrind: instructions (Ir) per keep-alive request, steady state, small response, one client connection; top functions by self cost")
-        for d in extra["callgrind"]:
+        p("== callgrind: instructions (Ir) per request, steady state, small response; top functions by self cost")
+        p("   (ka: one keep-alive client connection; close: a new client connection per request, upstream pooled)")
+        for d in sorted(extra["callgrind"], key=lambda d: (d.get("mode", "ka") != "ka", d.get("mode", "ka"))):
+            label = "%s (%s)" % (d["contender"], d.get("mode", "ka"))
             if "error" in d:
-                p("   %-16s %s" % (d["contender"], d["error"]))
+                p("   %-20s %s" % (label, d["error"]))
             else:
-                p("   %-16s %10.0f Ir/request over %d requests (total %d Ir)" % (
-                    d["contender"], d["ir_per_req"], d["requests"], d["ir"]))
+                p("   %-20s %10.0f Ir/request over %d requests (total %d Ir)" % (
+                    label, d["ir_per_req"], d["requests"], d["ir"]))
                 for fn in d.get("top", [])[:8]:
                     p("        %5.1f%%  %s" % (fn[0], fn[1][:100]))
         p("")
@@ -744,9 +755,9 @@ def main(argv):
     elif cmd == "seq":
         pa = int(args[args.index("--pause-after") + 1]) if "--pause-after" in args else 0
         pf = args[args.index("--pause-file") + 1] if "--pause-file" in args else None
-        seq(args[0], args[1], pa, pf)
+        seq(args[0], args[1], pa, pf, "--close" in args)
     elif cmd == "cgresult":
-        cgresult(*args[:4])
+        cgresult(*args[:5])
     elif cmd == "certdrop":
         certdrop(*args[:5])
     elif cmd == "report":

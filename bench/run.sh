@@ -26,6 +26,7 @@
 #   EXTRAS            [callgrind idle certdrop]
 #   IDLE_COUNTS       [1000 10000*1000]   IDLE_MODES [open ka*ka]
 #   DROPS [10*5]      CG_REQUESTS [2000*500]   CG_PEERS [haproxy]
+#   CG_MODES          [ka close*ka]  (callgrind: keep-alive, connection per request)
 #   MTLSD_BIN         an mtlsd binary to use instead of building one
 #   WOLFSSL_PREFIX    a tuned wolfSSL: adds the contender "mtlsd-tuned"
 #   MTLSD_TUNED_BIN   an mtlsd binary linked against the tuned wolfSSL
@@ -48,9 +49,11 @@ BT="python3 $BENCH_DIR/benchtool.py"
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	REPS=${REPS:-1} DURATION=${DURATION:-3} IDLE_COUNTS=${IDLE_COUNTS:-1000} IDLE_MODES=${IDLE_MODES:-ka}
+	CG_MODES=${CG_MODES:-ka}
 	DROPS=${DROPS:-5} CG_REQUESTS=${CG_REQUESTS:-500} BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 else
 	REPS=${REPS:-3} DURATION=${DURATION:-8} IDLE_COUNTS=${IDLE_COUNTS:-1000 10000} IDLE_MODES=${IDLE_MODES:-open ka}
+	CG_MODES=${CG_MODES:-ka close}
 	DROPS=${DROPS:-10} CG_REQUESTS=${CG_REQUESTS:-2000} BENCH_TIMEOUT=${BENCH_TIMEOUT:-2400}
 fi
 WARMUP=${WARMUP:-1}
@@ -588,9 +591,10 @@ run_workloads() {
 
 extra() { echo "$1" >>"$RUN/extra.json"; }
 
-# callgrind: Ir per keep-alive request, steady state (counters zeroed after a
-# warm-up on the same connection, dumped after CG_REQUESTS requests). The
-# mtlsd builds, and HAProxy as the reference (CG_PEERS).
+# callgrind: Ir per request, steady state (counters zeroed after a warm-up,
+# dumped after CG_REQUESTS requests), on one keep-alive connection (ka) and
+# with a new connection per request (close). The mtlsd builds, and HAProxy as
+# the reference (CG_PEERS).
 run_callgrind() {
 	command -v valgrind >/dev/null || { note "callgrind skipped: no valgrind"; return; }
 	local v inst d p n pid f r
@@ -627,32 +631,43 @@ run_callgrind() {
 			stop "$pid"
 			continue
 		fi
-		f=$d/pause
-		$BT seq "$p" "$CG_REQUESTS" --pause-after 200 --pause-file "$f" >"$d/seq.json" 2>"$d/seq.err" &
-		local cpid=$!
-		if wait_for 300 test -e "$f.ready"; then
-			callgrind_control -z "$pid" >"$d/ctl.log" 2>&1
-			touch "$f.go"
-			wait_for 600 test -e "$f.done"
-			rm -f "$d"/callgrind.out.*
-			callgrind_control -d "$pid" >>"$d/ctl.log" 2>&1
-			touch "$f.end"
-		else
-			touch "$f.go" "$f.end"
-		fi
-		wait "$cpid"
+		local mode
+		for mode in $CG_MODES; do
+			cg_phase "$v" "$mode" "$pid" "$p" "$d"
+		done
 		stop "$pid"
-		local dump
-		dump=$(ls -t "$d"/callgrind.out.* 2>/dev/null | head -n 1)
-		if [ -z "$dump" ] || ! grep -q '"non200": 0' "$d/seq.json"; then
-			extra "$(python3 -c 'import json,sys; print(json.dumps({"kind": "callgrind", "contender": sys.argv[1], "error": "no dump or failed requests: " + sys.argv[2][:300]}))' "$v" "$(cat "$d/seq.json" "$d/seq.err" "$d/ctl.log" 2>/dev/null)")"
-			continue
-		fi
-		local line
-		line=$($BT cgresult "$v" "$CG_REQUESTS" "$dump" "$RUN/callgrind-$v.txt")
-		extra "$line"
-		say "callgrind: $v: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("ir_per_req"))' "$line") Ir/request"
 	done
+}
+
+# cg_phase NAME MODE PID PORT DIR: one measured phase on a running instance
+# under callgrind: 200 warm-up requests, zero, CG_REQUESTS requests, dump
+cg_phase() {
+	local v=$1 mode=$2 pid=$3 p=$4 d=$5 f=$5/pause-$2 flag=""
+	[ "$mode" = close ] && flag=--close
+	# shellcheck disable=SC2086
+	$BT seq "$p" "$CG_REQUESTS" $flag --pause-after 200 --pause-file "$f" >"$d/seq-$mode.json" 2>"$d/seq-$mode.err" &
+	local cpid=$!
+	rm -f "$d"/callgrind.out.*
+	if wait_for 300 test -e "$f.ready"; then
+		callgrind_control -z "$pid" >"$d/ctl-$mode.log" 2>&1
+		touch "$f.go"
+		wait_for 600 test -e "$f.done"
+		callgrind_control -d "$pid" >>"$d/ctl-$mode.log" 2>&1
+		touch "$f.end"
+	else
+		touch "$f.go" "$f.end"
+	fi
+	wait "$cpid"
+	local dump
+	dump=$(ls -t "$d"/callgrind.out.* 2>/dev/null | head -n 1)
+	if [ -z "$dump" ] || ! grep -q '"non200": 0' "$d/seq-$mode.json"; then
+		extra "$(python3 -c 'import json,sys; print(json.dumps({"kind": "callgrind", "contender": sys.argv[1], "mode": sys.argv[2], "error": "no dump or failed requests: " + sys.argv[3][:300]}))' "$v" "$mode" "$(cat "$d/seq-$mode.json" "$d/seq-$mode.err" "$d/ctl-$mode.log" 2>/dev/null)")"
+		return
+	fi
+	local line
+	line=$($BT cgresult "$v" "$CG_REQUESTS" "$dump" "$RUN/callgrind-$v-$mode.txt" "$mode")
+	extra "$line"
+	say "callgrind: $v ($mode): $(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("ir_per_req"))' "$line") Ir/request"
 }
 
 # idle: memory per idle client connection, on fresh instances
