@@ -78,7 +78,7 @@ note() { NOTES+=("$*"); say "NOTE: $*"; }
 # ------------------------------------------------------------ tools
 
 need_tools() {
-	local missing=() t pkg
+	local missing=() t
 	for t in haproxy:haproxy stunnel:stunnel4 wrk:wrk nginx:nginx-light valgrind:valgrind \
 		taskset:util-linux python3:python3 openssl:openssl; do
 		command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}")
