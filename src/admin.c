@@ -35,8 +35,10 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "procstats.h"
 #include "runtime.h"
 #include "util.h"
+#include "vault.h"
 #include "x509.h"
 
 #define ADMIN_TIMEOUT_S    10
@@ -197,6 +199,16 @@ jw_time(struct jw *j, const char *key, time_t t)
 	jw_str(j, key, buf);
 }
 
+/* null for 0 (never, or not known) */
+static void
+jw_time0(struct jw *j, const char *key, time_t t)
+{
+	if (t == 0)
+		jw_str(j, key, NULL);
+	else
+		jw_time(j, key, t);
+}
+
 static void
 jw_hex(struct jw *j, const char *key, const unsigned char *p, size_t n)
 {
@@ -341,6 +353,61 @@ status_pair_fields(struct jw *j, const struct cert_material *p, time_t now)
 }
 
 static void
+status_vault_cert(struct jw *j, const struct certset *set)
+{
+	const struct vault_cert_status *s = vault_cert_status(set->name);
+
+	jw_open(j, "vault", '{');
+	jw_str(j, "cache_dir", set->cache_dir);
+	if (s != NULL) {
+		jw_str(j, "kind", s->kind);
+		jw_str(j, "path", s->path);
+		jw_str(j, "state", s->state);
+		jw_str(j, "serial", s->serial[0] ? s->serial : NULL);
+		jw_time0(j, "not_after", s->not_after);
+		jw_time0(j, "last_success", s->last_success);
+		jw_time0(j, "last_attempt", s->last_attempt);
+		jw_time0(j, "next_attempt", s->next_attempt);
+		if (s->kv_version > 0)
+			jw_int(j, "kv_version", s->kv_version);
+		jw_u64(j, "obtained", s->obtained);
+		jw_u64(j, "failures", s->failures);
+		jw_int(j, "consecutive_failures", s->consecutive_failures);
+		jw_str(j, "last_error", s->last_error[0] ? s->last_error : NULL);
+		jw_time0(j, "last_error_time", s->last_error_time);
+	} else {
+		jw_str(j, "state", vault_status() == NULL ? "vault is not configured" :
+		    "not started");
+	}
+	jw_close(j, '}');
+}
+
+static void
+status_vault(struct jw *j)
+{
+	const struct vault_status *v = vault_status();
+
+	if (v == NULL) {
+		jw_str(j, "vault", NULL);
+		return;
+	}
+	jw_open(j, "vault", '{');
+	jw_str(j, "address", v->address);
+	jw_str(j, "auth", v->auth);
+	jw_str(j, "token_state", v->token_state);
+	jw_time0(j, "token_expires", v->token_expires);
+	jw_bool(j, "token_renewable", v->token_renewable);
+	jw_bool(j, "up", v->up);
+	jw_time0(j, "last_success", v->last_success);
+	jw_u64(j, "requests_ok", v->requests_ok);
+	jw_u64(j, "requests_failed", v->requests_failed);
+	jw_u64(j, "logins", v->logins);
+	jw_str(j, "last_error", v->last_error[0] ? v->last_error : NULL);
+	jw_time0(j, "last_error_time", v->last_error_time);
+	jw_close(j, '}');
+}
+
+static void
 status_certset(struct jw *j, const struct generation *g, const struct certset *set, time_t now)
 {
 	const struct cert_material *cur = set_current(g, set);
@@ -349,6 +416,9 @@ status_certset(struct jw *j, const struct generation *g, const struct certset *s
 	jw_open(j, NULL, '{');
 	jw_str(j, "name", set->name);
 	jw_str(j, "dir", set->dir);
+	jw_str(j, "source", set->opts.vault != NULL || set->opts.vault_broken ? "vault" : "files");
+	if (set->opts.vault != NULL || set->opts.vault_broken)
+		status_vault_cert(j, set);
 	if (cur != NULL) {
 		jw_open(j, "current", '{');
 		status_pair_fields(j, cur, now);
@@ -430,6 +500,7 @@ admin_render_status(struct evbuffer *out, const struct admin_view *v)
 	jw_int(&j, "generation", g->id);
 	jw_int(&j, "connections", v->n_conns);
 	status_reload(&j, v->reloads);
+	status_vault(&j);
 	jw_open(&j, "mappings", '[');
 	for (size_t i = 0; i < g->n_dests; i++)
 		status_mapping(&j, &g->dests[i]);
@@ -606,6 +677,62 @@ metrics_certs(struct evbuffer *b, const struct generation *g, time_t now)
 	}
 }
 
+static void
+vault_cert_samples(struct evbuffer *b, const struct generation *g, const char *metric, int what)
+{
+	for (size_t i = 0; i < g->n_sets; i++) {
+		const struct vault_cert_status *s = vault_cert_status(g->sets[i]->name);
+		unsigned long long v;
+		if (s == NULL)
+			continue;
+		v = what == 0 ? (unsigned long long)s->last_success :
+		    what == 1 ? (unsigned long long)s->next_attempt :
+		    what == 2 ? s->failures : s->obtained;
+		evbuffer_add_printf(b, "%s{certificate=\"", metric);
+		admin_prom_label(b, g->sets[i]->name);
+		evbuffer_add_printf(b, "\"} %llu\n", v);
+	}
+}
+
+static void
+metrics_vault(struct evbuffer *b, const struct generation *g)
+{
+	const struct vault_status *v = vault_status();
+
+	if (v == NULL)
+		return;
+	prom_family(b, "mtlsd_vault_up", "gauge",
+	    "1 if the last request to Vault got an answer (not 5xx), else 0.");
+	evbuffer_add_printf(b, "mtlsd_vault_up %d\n", v->up);
+	prom_family(b, "mtlsd_vault_requests_total", "counter", "Requests to Vault, by result.");
+	evbuffer_add_printf(b, "mtlsd_vault_requests_total{result=\"ok\"} %" PRIu64 "\n"
+	    "mtlsd_vault_requests_total{result=\"failed\"} %" PRIu64 "\n", v->requests_ok,
+	    v->requests_failed);
+	prom_family(b, "mtlsd_vault_last_success_timestamp_seconds", "gauge",
+	    "Last answer from Vault (Unix time, 0 = none yet).");
+	evbuffer_add_printf(b, "mtlsd_vault_last_success_timestamp_seconds %lld\n",
+	    (long long)v->last_success);
+	prom_family(b, "mtlsd_vault_token_valid", "gauge",
+	    "1 while mtlsd holds a token Vault accepted, else 0.");
+	evbuffer_add_printf(b, "mtlsd_vault_token_valid %d\n", strcmp(v->token_state, "ok") == 0);
+	prom_family(b, "mtlsd_vault_token_expiry_timestamp_seconds", "gauge",
+	    "When the token expires unless renewed (Unix time, 0 = never).");
+	evbuffer_add_printf(b, "mtlsd_vault_token_expiry_timestamp_seconds %lld\n",
+	    (long long)v->token_expires);
+	prom_family(b, "mtlsd_vault_certificate_last_success_timestamp_seconds", "gauge",
+	    "Last time Vault delivered this certificate (Unix time, 0 = not since start).");
+	vault_cert_samples(b, g, "mtlsd_vault_certificate_last_success_timestamp_seconds", 0);
+	prom_family(b, "mtlsd_vault_certificate_next_attempt_timestamp_seconds", "gauge",
+	    "Next request to Vault for this certificate: renewal or retry (Unix time).");
+	vault_cert_samples(b, g, "mtlsd_vault_certificate_next_attempt_timestamp_seconds", 1);
+	prom_family(b, "mtlsd_vault_certificate_errors_total", "counter",
+	    "Failed requests for this certificate (Vault errors and refused answers).");
+	vault_cert_samples(b, g, "mtlsd_vault_certificate_errors_total", 2);
+	prom_family(b, "mtlsd_vault_certificate_obtained_total", "counter",
+	    "New pairs obtained from Vault and cached.");
+	vault_cert_samples(b, g, "mtlsd_vault_certificate_obtained_total", 3);
+}
+
 void
 admin_render_metrics(struct evbuffer *out, const struct admin_view *v)
 {
@@ -633,6 +760,8 @@ admin_render_metrics(struct evbuffer *out, const struct admin_view *v)
 	evbuffer_add_printf(out, "mtlsd_connections %u\n", v->n_conns);
 	metrics_dests(out, v->gen);
 	metrics_certs(out, v->gen, v->now);
+	metrics_vault(out, v->gen);
+	procstats_render_metrics(out);
 }
 
 /* --- /certificates -------------------------------------------------------- */

@@ -173,6 +173,29 @@ list_files(struct scan *s)
 	return 0;
 }
 
+/* Vault's cached pairs (state_dir/vault/NAME/SERIAL.pem), by absolute path
+ * so that problems and /status name the real file. */
+static void
+list_cache(struct scan *s, const char *vault_cache)
+{
+	DIR *d;
+	struct dirent *de;
+	size_t first = s->n_files;
+
+	s->set->cache_dir = xasprintf("%s/%s", vault_cache, s->set->name);
+	if ((d = opendir(s->set->cache_dir)) == NULL)
+		return;         /* nothing issued yet */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".pem"))
+			continue;
+		s->files = xrealloc(s->files, (s->n_files + 1) * sizeof(*s->files));
+		s->files[s->n_files++] = xasprintf("%s/%s", s->set->cache_dir, de->d_name);
+	}
+	closedir(d);
+	if (s->n_files > first)
+		qsort(s->files + first, s->n_files - first, sizeof(*s->files), cmp_str);
+}
+
 /* --- the pool of certificates and keys -------------------------------------- */
 
 static int
@@ -359,6 +382,22 @@ yaml_issuer(struct scan *s, const char *file)
 	free(buf);
 }
 
+static void
+yaml_vault(struct scan *s, yaml_document_t *doc, yaml_node_t *n)
+{
+	struct vault_cert_conf *c = xcalloc(1, sizeof(*c));
+	char err[320];
+
+	if (vault_conf_parse(doc, n, c, err, sizeof(err)) < 0) {
+		problem(s, "certificate.yaml", "%s", err);
+		free(c);
+		/* still Vault's: no "no files" error for what Vault would make */
+		s->set->opts.vault_broken = 1;
+		return;
+	}
+	s->set->opts.vault = c;
+}
+
 /* certificate.yaml (once per load): password, p12_password_file, rotation,
  * issuer_ca_file, vault. */
 static void
@@ -388,7 +427,8 @@ yaml_password_load(struct scan *s, const char *buf, size_t len, mode_t mode)
 		yaml_rotation(s, &doc, yaml_map_get(&doc, root, "rotation"));
 	if ((issuer = yaml_top_scalar(&doc, "issuer_ca_file")) != NULL)
 		yaml_issuer(s, issuer);
-	s->set->opts.vault = yaml_map_get(&doc, root, "vault") != NULL;
+	if (yaml_map_get(&doc, root, "vault") != NULL)
+		yaml_vault(s, &doc, yaml_map_get(&doc, root, "vault"));
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 }
@@ -695,7 +735,7 @@ classify(struct scan *s)
 	for (size_t i = 0; i < set->n_pairs && set->current == NULL; i++)
 		if (set->pairs[i]->not_before <= s->now && s->now <= set->pairs[i]->not_after)
 			set->current = set->pairs[i];
-	if (set->n_pairs == 0 && set->problems.n == 0)
+	if (set->n_pairs == 0 && set->problems.n == 0 && set->opts.vault == NULL)
 		problem(s, NULL, "no certificate and private key found");
 	else if (set->n_pairs > 0 && set->current == NULL) {
 		x509_time_format(set->pairs[set->n_pairs - 1]->not_before, when, sizeof(when));
@@ -722,7 +762,8 @@ scan_free(struct scan *s)
 }
 
 struct certset *
-certset_load(const char *certs_dir, const char *name, time_t now, struct config_errors *errs)
+certset_load(const char *certs_dir, const char *vault_cache, const char *name, time_t now,
+    struct config_errors *errs)
 {
 	struct certset *set;
 	struct scan s = {.now = now};
@@ -744,6 +785,8 @@ certset_load(const char *certs_dir, const char *name, time_t now, struct config_
 		return NULL;
 	}
 	(void)yaml_password(&s);        /* certificate.yaml first: options */
+	if ((set->opts.vault != NULL || set->opts.vault_broken) && vault_cache != NULL)
+		list_cache(&s, vault_cache);
 	for (size_t i = 0; i < s.n_files; i++)
 		load_file(&s, s.files[i]);
 	for (size_t i = 0; i < s.n_certs; i++)
@@ -765,6 +808,11 @@ certset_free(struct certset *set)
 	free(set->pairs);
 	config_errors_clear(&set->problems);
 	free(set->opts.issuer_ca_file);
+	if (set->opts.vault != NULL) {
+		vault_conf_free(set->opts.vault);
+		free(set->opts.vault);
+	}
+	free(set->cache_dir);
 	free(set->name);
 	free(set->dir);
 	free(set);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "vault_conf.h"
 
 /* One complete pair: a leaf certificate, its chain and its private key. */
 struct cert_material {
@@ -38,12 +39,14 @@ struct cert_options {
 	int has_activate, has_before_expiry, has_warn_before;
 	struct rotation_conf rotation;  /* fields valid per has_* */
 	char *issuer_ca_file;           /* every pair must chain to it */
-	int vault;                      /* a vault: section (issued by Vault) */
+	struct vault_cert_conf *vault;  /* a vault: section (made by Vault), or NULL */
+	int vault_broken;               /* a vault: section with a problem (kept out) */
 };
 
 struct certset {
 	char *name;
 	char *dir;                      /* certs_dir/NAME */
+	char *cache_dir;                /* state_dir/vault/NAME when vault:, else NULL */
 	/* complete pairs that passed every check, newest not_before first;
 	 * includes pairs not yet valid (future not_before) */
 	struct cert_material **pairs;
@@ -55,14 +58,16 @@ struct certset {
 };
 
 /*
- * Load certs_dir/name as of time now. Returns NULL (with a reason in errs)
+ * Load certs_dir/name as of time now. When its certificate.yaml has a vault:
+ * section and vault_cache (state_dir/vault) is not NULL, the pairs Vault
+ * issued, cached in vault_cache/name, are read too. Returns NULL (with a reason in errs)
  * only when the directory cannot be read at all; a directory without any
  * usable pair returns a set with current == NULL and problems saying why.
  * Private key files (and .p12/.pass files) readable by group or others are
  * refused ("mode 0644, must not be readable by group/others; chmod 600").
  */
-struct certset *certset_load(const char *certs_dir, const char *name, time_t now,
-    struct config_errors *errs) MUSTCHECK;
+struct certset *certset_load(const char *certs_dir, const char *vault_cache, const char *name,
+    time_t now, struct config_errors *errs) MUSTCHECK;
 void certset_free(struct certset *set);
 
 /* One line for logs and `mtlsctl certs`, malloc'ed:

@@ -122,6 +122,7 @@ static const struct cfkey keys[] = {
 	    .flags = R | K_REQUIRED },
 	{ "vault.auth.approle.secret_id_file", T_PATH, CF(vault.secret_id_file),
 	    .flags = R | K_REQUIRED },
+	{ "vault.auth.approle.mount", T_STRING, CF(vault.approle_mount), .flags = R },
 	{ "log", T_SECTION, .flags = R, .off = NOFF },
 	{ "log.level", T_ENUM, CF(log.level), .flags = R, .def = "info",
 	    .names = level_names },
@@ -1679,6 +1680,24 @@ load_mappings_dir(struct parse *main_p)
 
 /* ------------------------------------------------------ whole-config checks */
 
+/* Tokens and keys cross this link: https, or http to this host only. */
+static int
+vault_address_ok(const char *a)
+{
+	static const char *const local[] = { "127.0.0.1", "localhost", "[::1]" };
+
+	if (ascii_ncasecmp(a, "http://", 7) != 0)
+		return 1;
+	a += 7;
+	for (size_t i = 0; i < ARRAY_LEN(local); i++) {
+		size_t n = strlen(local[i]);
+		if (ascii_ncasecmp(a, local[i], n) == 0 &&
+		    (a[n] == '\0' || a[n] == ':' || a[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
 static void
 check_vault(struct parse *p)
 {
@@ -1693,6 +1712,10 @@ check_vault(struct parse *p)
 		    "or approle, not both");
 	else if (cfg->vault.token_file == NULL && !approle)
 		perr_at(p, &p->seen[auth], "vault.auth: needs token_file or approle");
+	if (cfg->vault.address != NULL && !vault_address_ok(cfg->vault.address))
+		perr_at(p, &p->seen[key_index(S_MAIN, "vault.address")], "vault.address: "
+		    "plain http is allowed only to a loopback address (a local Vault Agent); "
+		    "use https");
 }
 
 static void
@@ -1882,6 +1905,7 @@ config_free(struct config *cfg)
 	free(cfg->vault.token_file);
 	free(cfg->vault.role_id_file);
 	free(cfg->vault.secret_id_file);
+	free(cfg->vault.approle_mount);
 	for (size_t i = 0; i < cfg->n_mappings; i++)
 		mapping_clear(&cfg->mappings[i]);
 	free(cfg->mappings);

@@ -102,6 +102,7 @@ struct config {
 		int configured;
 		char *address, *ca_file, *namespace;
 		char *token_file, *role_id_file, *secret_id_file;
+		char *approle_mount;            /* default "approle" */
 	} vault;
 	struct {
 		int level;                      /* enum log_level, default info */

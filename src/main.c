@@ -28,6 +28,7 @@
 #include "runtime.h"
 #include "tls.h"
 #include "validate.h"
+#include "vault.h"
 #include "watch.h"
 #include "x509.h"
 
@@ -165,6 +166,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 	generation_warn_expiry(g, time(NULL));
 	arm_rotation_timer(g);
 	validate_start(&app.w, g);
+	vault_apply(g);
 out:
 	config_errors_clear(&errs);
 	notify("READY=1");
@@ -178,13 +180,22 @@ reload_request(void)
 		event_active(app.ev_reload, EV_TIMEOUT, 0);
 }
 
+/* An operator's reload (SIGHUP, POST /reload) also re-reads what Vault
+ * holds (KV secrets, the token file). */
+static void
+operator_reload(void)
+{
+	vault_refresh();
+	reload_request();
+}
+
 static void
 on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	reload_request();
+	operator_reload();
 }
 
 static void
@@ -225,6 +236,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	notify("STOPPING=1");
 	watch_free();
 	evtimer_del(app.ev_rotate);
+	vault_shutdown();
 	log_info("shutdown (signal %d): no new connections; draining %u", (int)sig,
 	    app.w.n_conns);
 	listeners_close_all();
@@ -274,6 +286,7 @@ teardown(void)
 	listeners_close_all();
 	watch_free();
 	validate_free();
+	vault_shutdown();
 	generation_unref(&app.w.gen);
 	evdns_base_free(app.w.dns, 0);
 	event_base_free(app.w.base);
@@ -307,10 +320,14 @@ run(void)
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	listeners_commit(&app.w, app.w.gen->cfg);
-	if (admin_start(&app.w, app.w.gen->cfg, reload_request, err, sizeof(err)) < 0)
+	if (admin_start(&app.w, app.w.gen->cfg, operator_reload, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	if (watch_init(app.w.base, reload_request) == 0)
 		watch_update(app.w.gen->cfg, app.config_path);
+	vault_init(app.w.base, reload_request);
+	vault_apply(app.w.gen);
+	for (size_t i = 0; i < app.w.gen->isolated.n; i++)
+		log_warnx("%s", app.w.gen->isolated.msgs[i]);
 	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
 	generation_warn_expiry(app.w.gen, time(NULL));
 	arm_rotation_timer(app.w.gen);

@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "stream.h"
 #include "util.h"
+#include "vault.h"
 
 #define OUT_HIGH        (256 * 1024)    /* stop reading the other side above this */
 #define MAX_HEADERS     100
@@ -439,8 +440,11 @@ dc_admit(struct dconn *dc, const struct mapping **mp)
 		return -1;
 	}
 	if (dc->dest->tls == NULL) {
+		char why[400] = "";
+		if (dc->dest->certs != NULL && dc->dest->certs->opts.vault != NULL)
+			vault_cert_reason(m->certificate, why, sizeof(why));
 		snprintf(reason, sizeof(reason), "mapping %s has no usable client "
-		    "certificate (%s)", m->name, m->certificate);
+		    "certificate (%s)%s%s", m->name, m->certificate, why[0] ? ": " : "", why);
 		dc_refuse(dc, 503, "no_certificate", reason, 0);
 		return -1;
 	}

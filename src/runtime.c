@@ -57,7 +57,7 @@ certset_load_settled(struct generation *g, const char *name, time_t now,
 	for (int attempt = 0; attempt < 3; attempt++) {
 		uint64_t before = dir_signature(dir);
 		certset_free(set);
-		if ((set = certset_load(g->cfg->certs_dir, name, now, errs)) == NULL)
+		if ((set = certset_load(g->cfg->certs_dir, g->vault_cache, name, now, errs)) == NULL)
 			break;
 		if (dir_signature(dir) == before)
 			goto out;
@@ -258,6 +258,20 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 		return -1;
 	dest_choose_cert(g, d, old, now);
 	if (d->cert == NULL) {
+		if (d->certs->opts.vault != NULL && !g->cfg->vault.configured && strict) {
+			config_errors_add(errs, &m->pos, "mapping '%s': certificate '%s' is to "
+			    "come from Vault (vault: in %s/certificate.yaml), but there is no "
+			    "vault: section in the main configuration", m->name, m->certificate,
+			    d->certs->dir);
+			return -1;
+		}
+		/* Vault makes it: serve 503 until it arrives (vault.c says why) */
+		if (d->certs->opts.vault != NULL) {
+			config_errors_add(&g->isolated, &m->pos, "mapping '%s': certificate "
+			    "'%s' is not issued by Vault yet; requests get 503 until it is",
+			    m->name, m->certificate);
+			return 0;
+		}
 		if (!strict) {
 			config_errors_add(&g->isolated, &m->pos, "mapping '%s': certificate "
 			    "'%s' has no usable certificate and key; requests get 503",
@@ -293,6 +307,7 @@ generation_build(const char *path, unsigned id, time_t now, int strict,
 		free(g);
 		return NULL;
 	}
+	g->vault_cache = xasprintf("%s/vault", g->cfg->state_dir);
 	g->router = router_new(g->cfg);
 	g->n_dests = g->cfg->n_mappings;
 	g->dests = xcalloc(g->n_dests, sizeof(*g->dests));
@@ -343,6 +358,7 @@ generation_free(struct generation *g)
 	config_errors_clear(&g->isolated);
 	router_free(g->router);
 	config_free(g->cfg);
+	free(g->vault_cache);
 	free(g);
 }
 
@@ -423,6 +439,8 @@ generation_warn_expiry(struct generation *g, time_t now)
 		time_t left;
 		if (d->cert == NULL || has_successor(d->certs, d->cert))
 			continue;
+		if (d->certs->opts.vault != NULL)
+			continue;       /* vault.c renews it, and says so when it cannot */
 		left = d->cert->not_after - now;
 		if (left > (time_t)(d->rotation.warn_before_ms / 1000) ||
 		    !warn_due(d->m->certificate, now))

@@ -53,6 +53,7 @@ struct generation {
 	unsigned refs;
 	int retired;                            /* no longer current */
 	struct config *cfg;
+	char *vault_cache;                      /* state_dir/vault */
 	struct router *router;
 	struct dest *dests;                     /* one per cfg->mappings[i] */
 	size_t n_dests;

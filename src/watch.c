@@ -124,6 +124,11 @@ watch_update(const struct config *cfg, const char *config_path)
 		if (m->trust_ca_file != NULL)
 			watch_add_file_dir(m->trust_ca_file, ROLE_ANY);
 	}
+	/* Vault Agent's token sink and rotated AppRole credentials */
+	if (cfg->vault.token_file != NULL)
+		watch_add_file_dir(cfg->vault.token_file, ROLE_ANY);
+	if (cfg->vault.secret_id_file != NULL)
+		watch_add_file_dir(cfg->vault.secret_id_file, ROLE_ANY);
 	log_debug("watching %zu directories for changes", W.n_dirs);
 }
 

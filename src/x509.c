@@ -14,6 +14,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/x509v3.h> /* XKU_* flags */
+#include <wolfssl/wolfcrypt/asn.h>  /* RSAk */
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -23,6 +24,8 @@
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/types.h>
+
+#include <arpa/inet.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -353,12 +356,14 @@ x509_cert_issued_by(const struct x509_cert *c, const struct x509_cert *issuer)
 	       cert_verified_by(x, i);
 }
 
-char *
-x509_cert_pem(const struct x509_cert *c, size_t *len)
+/* DER as one PEM block of wolfSSL's type (CERT_TYPE, ...); the buffer is
+ * sized for it, so failing is a bug. */
+static char *
+der_pem(const unsigned char *der, size_t der_len, int type, size_t *len)
 {
-	size_t cap = c->der_len * 4 / 3 + c->der_len / 32 + 128;
+	size_t cap = der_len * 4 / 3 + der_len / 32 + 128;
 	char *pem = xmalloc(cap);
-	int n = wc_DerToPem(c->der, (word32)c->der_len, (byte *)pem, (word32)cap - 1, CERT_TYPE);
+	int n = wc_DerToPem(der, (word32)der_len, (byte *)pem, (word32)cap - 1, type);
 
 	if (n <= 0)
 		fatalx("wc_DerToPem: %d", n);
@@ -366,6 +371,12 @@ x509_cert_pem(const struct x509_cert *c, size_t *len)
 	if (len)
 		*len = (size_t)n;
 	return pem;
+}
+
+char *
+x509_cert_pem(const struct x509_cert *c, size_t *len)
+{
+	return der_pem(c->der, c->der_len, CERT_TYPE, len);
 }
 
 /* --- private keys ----------------------------------------------------------- */
@@ -875,4 +886,404 @@ x509_thread_cleanup(void)
 #ifdef FP_ECC
 	wc_ecc_fp_free();
 #endif
+}
+
+/* --- making keys ------------------------------------------------------------ */
+
+#define KEY_DER_MAX 4096 /* PKCS#8 of RSA 4096 is about 2.4 KB */
+
+static int
+rng_open(WC_RNG *rng, char *err, size_t errlen)
+{
+	if (wc_InitRng(rng) == 0)
+		return 0;
+	errf(err, errlen, "cannot seed the random number generator");
+	return -1;
+}
+
+/* PKCS#8 of a new EC key, public point included (as OpenSSL writes it). */
+static int
+ec_generate(int bits, unsigned char *der, word32 *der_len, WC_RNG *rng)
+{
+	int id = bits == 256 ? ECC_SECP256R1 : ECC_SECP384R1, ret = -1;
+	ecc_key ecc;
+
+	if (wc_ecc_init(&ecc) != 0)
+		return -1;
+	if (wc_ecc_make_key_ex(rng, wc_ecc_get_curve_size_from_id(id), &ecc, id) == 0 &&
+	    wc_EccKeyToPKCS8(&ecc, der, der_len) > 0)
+		ret = 0;
+	wc_ecc_free(&ecc);
+	return ret;
+}
+
+/* PKCS#8 of a new RSA key, e = 65537. wolfCrypt only writes RSA keys in
+ * the traditional form, so wrap that. */
+static int
+rsa_generate(int bits, unsigned char *der, word32 *der_len, WC_RNG *rng)
+{
+	unsigned char trad[KEY_DER_MAX];
+	RsaKey rsa;
+	int n, ret = -1;
+
+	if (wc_InitRsaKey(&rsa, NULL) != 0)
+		return -1;
+	if (wc_MakeRsaKey(&rsa, bits, WC_RSA_EXPONENT, rng) == 0 &&
+	    (n = wc_RsaKeyToDer(&rsa, trad, sizeof(trad))) > 0 &&
+	    wc_CreatePKCS8Key(der, der_len, trad, (word32)n, RSAk, NULL, 0) > 0)
+		ret = 0;
+	wc_FreeRsaKey(&rsa);
+	explicit_bzero(trad, sizeof(trad));
+	return ret;
+}
+
+static int
+key_size_ok(enum x509_key_type type, int bits, char *err, size_t errlen)
+{
+	if (type == X509_KEY_EC && (bits == 256 || bits == 384))
+		return 0;
+	/* the sizes Vault and every CA accept */
+	if (type == X509_KEY_RSA && (bits == 2048 || bits == 3072 || bits == 4096))
+		return 0;
+	if (type == X509_KEY_EC)
+		errf(err, errlen, "EC keys are 256 (P-256) or 384 (P-384) bits, not %d", bits);
+	else if (type == X509_KEY_RSA)
+		errf(err, errlen, "RSA keys are 2048, 3072 or 4096 bits, not %d", bits);
+	else
+		errf(err, errlen, "can only generate RSA and EC keys");
+	return -1;
+}
+
+struct x509_key *
+x509_key_generate(enum x509_key_type type, int bits, char *err, size_t errlen)
+{
+	unsigned char der[KEY_DER_MAX];
+	word32 der_len = sizeof(der);
+	struct x509_key *k = NULL;
+	WC_RNG rng;
+	int r;
+
+	if (key_size_ok(type, bits, err, errlen) < 0 || rng_open(&rng, err, errlen) < 0)
+		return NULL;
+	if (type == X509_KEY_EC)
+		r = ec_generate(bits, der, &der_len, &rng);
+	else
+		r = rsa_generate(bits, der, &der_len, &rng);
+	wc_FreeRng(&rng);
+	/* through the parser, so the key is described exactly as if loaded */
+	if (r < 0)
+		errf(err, errlen, "cannot generate a %s %d key", type == X509_KEY_EC ? "EC" : "RSA",
+		    bits);
+	else
+		k = key_from_der(der, der_len, err, errlen);
+	explicit_bzero(der, sizeof(der));
+	return k;
+}
+
+char *
+x509_key_pem(const struct x509_key *k, size_t *len)
+{
+	word32 idx = 0;
+	int type;
+
+	/* the same test key_from_der uses to find the traditional key inside */
+	if (wc_GetPkcs8TraditionalOffset(k->der, &idx, (word32)k->der_len) >= 0)
+		type = PKCS8_PRIVATEKEY_TYPE;
+	else if (k->type == X509_KEY_EC)
+		type = ECC_PRIVATEKEY_TYPE;
+	else
+		type = PRIVATEKEY_TYPE;
+	return der_pem(k->der, k->der_len, type, len);
+}
+
+/* --- certificate requests --------------------------------------------------- */
+
+#define SAN_DNS_MAX 253  /* RFC 1035 text form */
+#define SAN_URI_MAX 2048 /* SPIFFE's limit for an ID */
+
+/* GeneralName tags, context-specific and implicit (RFC 5280 4.2.1.6) */
+#define GN_DNS 0x82
+#define GN_URI 0x86
+#define GN_IP  0x87
+
+/* The private key as wolfCrypt signs with it. */
+struct signer {
+	int type; /* RSA_TYPE or ECC_TYPE, as wc_MakeCertReq_ex wants */
+	union {
+		RsaKey rsa;
+		ecc_key ecc;
+	} u;
+};
+
+/* Append a DER TLV (short or long form length) at *pos. */
+static int
+der_put(unsigned char *buf, size_t cap, size_t *pos, int tag, const void *v, size_t len)
+{
+	unsigned char hdr[4];
+	size_t n = 0;
+
+	hdr[n++] = (unsigned char)tag;
+	if (len >= 0x100)
+		hdr[n++] = 0x82;
+	else if (len >= 0x80)
+		hdr[n++] = 0x81;
+	if (len >= 0x100)
+		hdr[n++] = (unsigned char)(len >> 8);
+	hdr[n++] = (unsigned char)len;
+	if (len > 0xffff || n + len > cap - *pos)
+		return -1;
+	memcpy(buf + *pos, hdr, n);
+	memcpy(buf + *pos + n, v, len);
+	*pos += n + len;
+	return 0;
+}
+
+/* Length 1..max, and only the characters in [lo, 0x7e]. */
+static int
+text_ok(const char *s, size_t max, unsigned char lo)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < lo || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* IA5String names (DNS or URI): printable ASCII without spaces. */
+static int
+san_put_names(unsigned char *buf, size_t cap, size_t *pos, int tag, char *const *v, size_t n,
+    char *err, size_t errlen)
+{
+	const char *what = tag == GN_DNS ? "DNS name" : "URI";
+	size_t max = tag == GN_DNS ? SAN_DNS_MAX : SAN_URI_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		/* by position: the text may hold control characters */
+		if (!text_ok(v[i], max, 0x21)) {
+			errf(err, errlen,
+			    "%s %zu must be 1 to %zu printable ASCII characters, no spaces", what,
+			    i + 1, max);
+			return -1;
+		}
+		if (der_put(buf, cap, pos, tag, v[i], strlen(v[i])) < 0) {
+			errf(err, errlen, "too many subject alternative names");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+san_put_ips(
+    unsigned char *buf, size_t cap, size_t *pos, char *const *v, size_t n, char *err, size_t errlen)
+{
+	unsigned char a[16];
+	size_t alen;
+
+	for (size_t i = 0; i < n; i++) {
+		if (inet_pton(AF_INET, v[i], a) == 1)
+			alen = 4;
+		else if (inet_pton(AF_INET6, v[i], a) == 1)
+			alen = 16;
+		else {
+			errf(err, errlen, "IP address %zu is not an IPv4 or IPv6 address", i + 1);
+			return -1;
+		}
+		if (der_put(buf, cap, pos, GN_IP, a, alen) < 0) {
+			errf(err, errlen, "too many subject alternative names");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The GeneralNames SEQUENCE into req->altNames, which is what wolfSSL wants
+ * there (it adds the extension around it, and for a request the
+ * extensionRequest attribute). No names: no extension.
+ */
+static int
+csr_san(Cert *req, char *const *dns, size_t n_dns, char *const *ips, size_t n_ips,
+    char *const *uris, size_t n_uris, char *err, size_t errlen)
+{
+	size_t cap = sizeof(req->altNames) - 4, pos = 0, apos = 0; /* 4: SEQUENCE header */
+	unsigned char *names = xmalloc(cap);
+	int ret = -1;
+
+	if (san_put_names(names, cap, &pos, GN_DNS, dns, n_dns, err, errlen) < 0 ||
+	    san_put_ips(names, cap, &pos, ips, n_ips, err, errlen) < 0 ||
+	    san_put_names(names, cap, &pos, GN_URI, uris, n_uris, err, errlen) < 0)
+		goto done;
+	req->altNamesSz = 0;
+	if (pos > 0) {
+		if (der_put(req->altNames, sizeof(req->altNames), &apos, 0x30, names, pos) < 0)
+			fatalx("subject alternative names do not fit"); /* cap says they do */
+		req->altNamesSz = (int)apos;
+	}
+	ret = 0;
+done:
+	free(names);
+	return ret;
+}
+
+/* wolfSSL copies the name into a fixed array: refuse what it would cut. */
+static int
+csr_subject(Cert *req, const char *cn, char *err, size_t errlen)
+{
+	if (cn == NULL || !text_ok(cn, sizeof(req->subject.commonName) - 1, 0x20)) {
+		errf(err, errlen, "common name must be 1 to %zu characters of printable ASCII",
+		    sizeof(req->subject.commonName) - 1);
+		return -1;
+	}
+	memcpy(req->subject.commonName, cn, strlen(cn) + 1);
+	return 0;
+}
+
+/* The EC public point is recomputed: a traditional key may not carry it,
+ * and the request must hold the key's own. */
+static int
+signer_load(struct signer *s, const struct x509_key *k)
+{
+	word32 idx = 0, len = (word32)k->der_len;
+
+	if (wc_GetPkcs8TraditionalOffset(k->der, &idx, len) < 0)
+		idx = 0;
+	if (k->type == X509_KEY_RSA) {
+		s->type = RSA_TYPE;
+		if (wc_InitRsaKey(&s->u.rsa, NULL) != 0)
+			return -1;
+		if (wc_RsaPrivateKeyDecode(k->der, &idx, &s->u.rsa, len) == 0)
+			return 0;
+		wc_FreeRsaKey(&s->u.rsa);
+		return -1;
+	}
+	if (k->type != X509_KEY_EC || wc_ecc_init(&s->u.ecc) != 0)
+		return -1;
+	s->type = ECC_TYPE;
+	if (wc_EccPrivateKeyDecode(k->der, &idx, &s->u.ecc, len) == 0 &&
+	    wc_ecc_make_pub(&s->u.ecc, NULL) == 0)
+		return 0;
+	wc_ecc_free(&s->u.ecc);
+	return -1;
+}
+
+static void
+signer_free(struct signer *s)
+{
+	if (s->type == RSA_TYPE)
+		wc_FreeRsaKey(&s->u.rsa);
+	else
+		wc_ecc_free(&s->u.ecc);
+}
+
+/* The hash matches the key's strength, as CAs expect (RFC 5480 4). */
+static int
+sig_type(const struct x509_key *k)
+{
+	if (k->type == X509_KEY_RSA)
+		return CTC_SHA256wRSA;
+	if (k->bits <= 256)
+		return CTC_SHA256wECDSA;
+	return k->bits <= 384 ? CTC_SHA384wECDSA : CTC_SHA512wECDSA;
+}
+
+static char *
+csr_sign(
+    Cert *req, const struct x509_key *k, struct signer *s, WC_RNG *rng, char *err, size_t errlen)
+{
+	size_t cap = (size_t)req->altNamesSz + 4096; /* + name, RSA 4096 key and signature */
+	unsigned char *der = xmalloc(cap);
+	void *key = s->type == RSA_TYPE ? (void *)&s->u.rsa : (void *)&s->u.ecc;
+	char *pem = NULL;
+	int n;
+
+	req->version = 0; /* CertificationRequestInfo has only v1 */
+	req->sigType = sig_type(k);
+	if ((n = wc_MakeCertReq_ex(req, der, (word32)cap, s->type, key)) < 0 ||
+	    (n = wc_SignCert_ex(req->bodySz, req->sigType, der, (word32)cap, s->type, key, rng)) <
+	        0)
+		errf(err, errlen, "cannot make the certificate request: %s", wc_GetErrorString(n));
+	else
+		pem = der_pem(der, (size_t)n, CERTREQ_TYPE, NULL);
+	free(der);
+	return pem;
+}
+
+char *
+x509_csr_pem(const struct x509_key *key, const char *cn, char *const *dns, size_t n_dns,
+    char *const *ips, size_t n_ips, char *const *uris, size_t n_uris, char *err, size_t errlen)
+{
+	Cert *req = xmalloc(sizeof(*req)); /* ~20 KB: not on the stack */
+	struct signer s;
+	char *pem = NULL;
+	WC_RNG rng;
+
+	if (wc_InitCert(req) != 0)
+		fatalx("wc_InitCert");
+	if (csr_subject(req, cn, err, errlen) < 0 ||
+	    csr_san(req, dns, n_dns, ips, n_ips, uris, n_uris, err, errlen) < 0)
+		goto done;
+	if (signer_load(&s, key) < 0) {
+		errf(err, errlen, "cannot use the private key for signing");
+		goto done;
+	}
+	if (rng_open(&rng, err, errlen) == 0) {
+		pem = csr_sign(req, key, &s, &rng, err, errlen);
+		wc_FreeRng(&rng);
+	}
+	signer_free(&s);
+done:
+	free(req);
+	return pem;
+}
+
+/* --- base64 ----------------------------------------------------------------- */
+
+static int
+b64_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+/*
+ * wolfSSL's Base64_Decode skips newlines and spaces but not tabs, and
+ * quietly drops a short last group ("QUJDRA" gives 3 bytes) and anything
+ * after padding; so whitespace goes first, and the alphabet, the length
+ * and the padding are checked here.
+ */
+unsigned char *
+x509_base64_decode(const char *s, size_t len, size_t *out_len)
+{
+	char *clean = xmalloc(len + 1);
+	unsigned char *out = NULL, c;
+	size_t n = 0, pad = 0, cap;
+	word32 olen;
+
+	for (size_t i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '=')
+			pad++;
+		else if (pad > 0 || !b64_char(c))
+			goto done;
+		clean[n++] = (char)c;
+	}
+	if (n == 0 || n % 4 != 0 || pad > 2)
+		goto done;
+	cap = n / 4 * 3 + 3;
+	olen = (word32)cap;
+	out = xmalloc(cap);
+	if (Base64_Decode((const byte *)clean, (word32)n, out, &olen) != 0) {
+		wipe_free(out, cap);
+		out = NULL;
+	} else
+		*out_len = olen;
+done:
+	wipe_free(clean, len + 1);
+	return out;
 }

@@ -96,4 +96,30 @@ void x509_thread_cleanup(void);
 /* "2025-01-01T00:00:00Z" (UTC). */
 void x509_time_format(time_t t, char *buf, size_t len);
 
+/* --- making keys and requests (Vault pki/sign, mtlsctl new-key) ----------- */
+
+/* A fresh private key: X509_KEY_EC with bits 256 or 384 (P-256, P-384), or
+ * X509_KEY_RSA with bits 2048, 3072 or 4096 (e = 65537); other sizes are
+ * refused. der is PKCS#8; every field is filled as by the parser
+ * (spki_sha256 too). NULL with a reason in err. */
+struct x509_key *x509_key_generate(enum x509_key_type type, int bits, char *err,
+    size_t errlen) MUSTCHECK;
+/* A PEM certificate request ("CERTIFICATE REQUEST") signed by key (SHA-256,
+ * or SHA-384 for P-384), subject CN=cn, with a subjectAltName of the DNS
+ * names, IP addresses (text, v4 or v6) and URIs given (none: no extension).
+ * cn is 1..63 printable ASCII characters, names printable ASCII without
+ * spaces; anything else is refused, never cut. malloc'ed, NUL-terminated;
+ * NULL with a reason in err. */
+char *x509_csr_pem(const struct x509_key *key, const char *cn, char *const *dns, size_t n_dns,
+    char *const *ips, size_t n_ips, char *const *uris, size_t n_uris, char *err,
+    size_t errlen) MUSTCHECK;
+/* k as one PEM block ("PRIVATE KEY" for PKCS#8, else "RSA PRIVATE KEY" or
+ * "EC PRIVATE KEY"), malloc'ed, *len without the NUL. Holds the key: the
+ * caller wipes it (wipe_free). */
+char *x509_key_pem(const struct x509_key *k, size_t *len);
+/* Standard base64 (padding required, whitespace and newlines skipped) into a
+ * malloc'ed buffer the caller wipes if it holds secrets; NULL when it is
+ * empty or not valid base64. */
+unsigned char *x509_base64_decode(const char *s, size_t len, size_t *out_len);
+
 #endif

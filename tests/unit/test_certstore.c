@@ -83,7 +83,7 @@ static struct certset *
 load_at(const char *name, time_t now)
 {
 	struct config_errors errs = {0};
-	struct certset *set = certset_load(fixtures, name, now, &errs);
+	struct certset *set = certset_load(fixtures, NULL, name, now, &errs);
 
 	assert_non_null(set);
 	assert_int_equal(errs.n, 0);
@@ -698,11 +698,11 @@ t_missing_dir(void **state)
 	struct config_errors errs = {0};
 
 	(void)state;
-	assert_null(certset_load(fixtures, "../basic", NOW, &errs));
+	assert_null(certset_load(fixtures, NULL, "../basic", NOW, &errs));
 	assert_int_equal(errs.n, 1);
 	assert_string_equal(errs.msgs[0], "\"../basic\": not a certificate name");
 	config_errors_clear(&errs);
-	assert_null(certset_load(fixtures, "no-such-name", NOW, &errs));
+	assert_null(certset_load(fixtures, NULL, "no-such-name", NOW, &errs));
 	assert_int_equal(errs.n, 1);
 	assert_non_null(strstr(errs.msgs[0], "/no-such-name: cannot read certificate "
 	                                     "directory: No such file or directory"));
