@@ -67,7 +67,9 @@ problem(struct scan *s, const char *file, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (file != NULL)
+	if (file != NULL && file[0] == '/')     /* Vault's cache, outside NAME/ */
+		config_errors_add(&s->set->problems, NULL, "%s: %s: %s", s->set->name, file, msg);
+	else if (file != NULL)
 		config_errors_add(&s->set->problems, NULL, "%s/%s: %s", s->set->name, file, msg);
 	else
 		config_errors_add(&s->set->problems, NULL, "%s: %s", s->set->name, msg);
@@ -611,7 +613,9 @@ leaf_usable(struct scan *s, const struct found_cert *fc)
 	const struct x509_cert *x = fc->x;
 	char when[32];
 
-	if (s->now > x->not_after) {
+	if (s->now > x->not_after && fc->file[0] == '/') {
+		return -1;      /* Vault's cache: vault.c removes it, nothing to fix */
+	} else if (s->now > x->not_after) {
 		x509_time_format(x->not_after, when, sizeof(when));
 		problem(s, fc->file, "expired on %s", when);
 	} else if (x->has_eku && !x->eku_client_auth)

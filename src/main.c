@@ -84,6 +84,8 @@ check_only(void)
 		fprintf(stderr, "mtlsd: configuration %s test failed\n", app.config_path);
 		return 1;
 	}
+	for (size_t i = 0; i < g->isolated.n; i++)
+		fprintf(stderr, "warning: %s\n", g->isolated.msgs[i]);
 	fprintf(stderr, "mtlsd: configuration %s test is successful (%zu mappings, "
 	    "%zu certificates)\n", app.config_path, g->n_dests, g->n_sets);
 	generation_unref(&g);

@@ -272,7 +272,10 @@ t_status_certificates(void **state)
 	char *s = status_of(*state);
 
 	/* set a: current 0A (30 days left), pending 0B, not the older 09 */
-	assert_contains(s, "\"name\":\"a\",\"dir\":\"/etc/mtlsd/certs.d/a\",\"current\":"
+	/* no vault: section: null, and every certificate comes from files */
+	assert_contains(s, "\"vault\":null,\"mappings\":");
+	assert_contains(s, "\"name\":\"a\",\"dir\":\"/etc/mtlsd/certs.d/a\",\"source\":\"files\","
+	    "\"current\":"
 	    "{\"subject\":\"CN=client \\\"quoted\\\",O=Example\",\"issuer\":\"CN=root\","
 	    "\"serial\":\"0A\",\"not_before\":\"2029-09-23T00:00:00Z\","
 	    "\"not_after\":\"2030-01-31T00:00:00Z\",\"days_left\":30,\"key\":\"EC P-256\"");
