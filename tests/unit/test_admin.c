@@ -287,7 +287,7 @@ t_status_certificates(void **state)
 	    "\"a/x\\ufffd.key: mode 0644\"]");
 	assert_contains(s, "\"used_by\":[\"bank\",\"odd\\\"name\\\\x\"]");
 	/* set b: no current, its future pair is pending */
-	assert_contains(s, "\"name\":\"b\",\"dir\":\"/etc/mtlsd/certs.d/b\",\"current\":null,"
+	assert_contains(s, "\"name\":\"b\",\"dir\":\"/etc/mtlsd/certs.d/b\",\"source\":\"files\",\"current\":null,"
 	    "\"pending\":[{");
 	assert_contains(s, "\"serial\":\"0C\"");
 	assert_contains(s, "\"used_by\":[\"partner\"]");
