@@ -42,7 +42,11 @@ static struct {
 	struct event *ev_hup, *ev_term, *ev_int, *ev_usr1, *ev_reload, *ev_deadline;
 	struct event *ev_rotate;
 	int stopping;
+	int starting;                   /* reloads wait until the start is done */
+	int reload_pending;
 } app;
+
+#define VAULT_START_WAIT_MS 10000
 
 static void
 notify(const char *state)
@@ -178,8 +182,52 @@ out:
 static void
 reload_request(void)
 {
-	if (!app.stopping)
+	if (app.starting)
+		app.reload_pending = 1;
+	else if (!app.stopping)
 		event_active(app.ev_reload, EV_TIMEOUT, 0);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* A certificate only Vault can give, and nothing cached: ask Vault before
+ * listening (at most 10 s), so that the first requests find it. */
+static void
+vault_first_round(void)
+{
+	uint64_t deadline = now_ms() + VAULT_START_WAIT_MS;
+	struct event *wake = evtimer_new(app.w.base, on_wake, NULL);
+	struct timeval tv = { VAULT_START_WAIT_MS / 1000, 0 };
+	struct config_errors errs = { 0 };
+	struct generation *g;
+
+	if (!vault_first_round_pending()) {
+		event_free(wake);
+		return;
+	}
+	log_info("waiting up to %ds for Vault to issue certificates that are not cached",
+	    VAULT_START_WAIT_MS / 1000);
+	evtimer_add(wake, &tv);
+	while (vault_first_round_pending() && now_ms() < deadline)
+		event_base_loop(app.w.base, EVLOOP_ONCE);
+	event_free(wake);
+	if (!app.reload_pending)
+		return;
+	/* what Vault delivered is in the cache now: load it */
+	app.reload_pending = 0;
+	if ((g = generation_build(app.config_path, 1, time(NULL), 1, NULL, &errs)) != NULL) {
+		generation_unref(&app.w.gen);
+		app.w.gen = g;
+		vault_apply(g);
+	}
+	print_errors(&errs);
+	config_errors_clear(&errs);
 }
 
 /* An operator's reload (SIGHUP, POST /reload) also re-reads what Vault
@@ -317,6 +365,11 @@ run(void)
 	if (app.w.dns == NULL)
 		fatalx("cannot create the DNS resolver");
 	setup_events();
+	app.starting = 1;
+	vault_init(app.w.base, reload_request);
+	vault_apply(app.w.gen);
+	vault_first_round();
+	app.starting = 0;
 	listeners_init(proxy_accept);
 	validate_init(reload_request);
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
@@ -326,8 +379,6 @@ run(void)
 		fatalx("%s", err);
 	if (watch_init(app.w.base, reload_request) == 0)
 		watch_update(app.w.gen->cfg, app.config_path);
-	vault_init(app.w.base, reload_request);
-	vault_apply(app.w.gen);
 	for (size_t i = 0; i < app.w.gen->isolated.n; i++)
 		log_warnx("%s", app.w.gen->isolated.msgs[i]);
 	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);

@@ -452,6 +452,23 @@ vault_refresh(void)
 			job_run(j);
 }
 
+/* Start: a certificate with nothing cached whose first request has not
+ * come back yet (and the login has not failed). */
+int
+vault_first_round_pending(void)
+{
+	time_t now = time(NULL);
+	struct vjob *j;
+
+	if (!V.configured || V.auth_failures > 0)
+		return 0;
+	TAILQ_FOREACH(j, &V.jobs, link)
+		if (!(j->cached.found && j->cached.not_after > now) && j->st.obtained == 0 &&
+		    j->st.failures == 0)
+			return 1;
+	return 0;
+}
+
 /* --- status -------------------------------------------------------------------- */
 
 const struct vault_status *

@@ -59,6 +59,9 @@ void vault_init(struct event_base *base, void (*reload_request)(void));
  * Vault-made certificate, started, changed or stopped as needed.
  */
 void vault_apply(const struct generation *g);
+/* 1 while a certificate with nothing cached awaits its first answer: the
+ * start waits for it (bounded) rather than answer 503 at once. */
+int vault_first_round_pending(void);
 /* SIGHUP, POST /reload: re-read KV secrets and the token file now. */
 void vault_refresh(void);
 void vault_shutdown(void);
