@@ -370,6 +370,11 @@ run(void)
 	vault_apply(app.w.gen);
 	vault_first_round();
 	app.starting = 0;
+	if (app.stopping) {             /* SIGTERM while waiting for Vault */
+		log_info("exiting");
+		teardown();
+		return 0;
+	}
 	listeners_init(proxy_accept);
 	validate_init(reload_request);
 	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
