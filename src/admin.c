@@ -33,6 +33,7 @@
 #include "admin.h"
 #include "certstore.h"
 #include "config.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "procstats.h"
@@ -63,65 +64,10 @@ static struct {
 
 /* --- JSON --------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned min;
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, c &= 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, c &= 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, c &= 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;       /* also stops at the NUL */
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return n;
-}
-
 void
 admin_json_string(struct evbuffer *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (s == NULL) {
-		ADD_LIT(out, "null");
-		return;
-	}
-	ADD_LIT(out, "\"");
-	while (*p != '\0') {
-		size_t n = utf8_len(p);
-
-		if (*p == '"' || *p == '\\')
-			evbuffer_add_printf(out, "\\%c", *p);
-		else if (*p == '\n')
-			ADD_LIT(out, "\\n");
-		else if (*p == '\r')
-			ADD_LIT(out, "\\r");
-		else if (*p == '\t')
-			ADD_LIT(out, "\\t");
-		else if (*p < 0x20 || *p == 0x7f)
-			evbuffer_add_printf(out, "\\u%04x", *p);
-		else if (n == 0)
-			ADD_LIT(out, "\\ufffd");
-		else
-			evbuffer_add(out, p, n);
-		p += n == 0 ? 1 : n;
-	}
-	ADD_LIT(out, "\"");
+	json_write_string(out, s);
 }
 
 /* A minimal streaming writer: it only tracks where commas go. */
@@ -522,7 +468,7 @@ admin_prom_label(struct evbuffer *out, const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p != '\0') {
-		size_t n = utf8_len(p);
+		size_t n = json_utf8_len(p);
 
 		if (*p == '\\')
 			ADD_LIT(out, "\\\\");

@@ -444,8 +444,8 @@ json_is_object(const struct json *j, int node)
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s)
+size_t
+json_utf8_len(const unsigned char *s)
 {
 	size_t n;
 	unsigned min;
@@ -482,7 +482,7 @@ json_write_string(struct evbuffer *out, const char *s)
 	}
 	ADD_LIT(out, "\"");
 	while (*p != '\0') {
-		size_t n = utf8_len(p);
+		size_t n = json_utf8_len(p);
 
 		if (*p == '"' || *p == '\\')
 			evbuffer_add_printf(out, "\\%c", *p);

@@ -47,5 +47,8 @@ int json_is_object(const struct json *j, int node);
 /* s as a JSON string literal ("null" for NULL); invalid UTF-8 becomes
  * U+FFFD so the document always parses. */
 void json_write_string(struct evbuffer *out, const char *s);
+/* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates
+ * or code points above U+10FFFF), or 0. */
+size_t json_utf8_len(const unsigned char *s);
 
 #endif
