@@ -107,10 +107,14 @@ dest_init_authority(struct dest *d)
 static void
 no_cert_error(struct config_errors *errs, const struct mapping *m, const struct certset *set)
 {
-	config_errors_add(errs, &m->pos,
-	    "mapping '%s': certificate '%s' has no usable certificate and key in %s%s",
-	    m->name, m->certificate, set->dir,
-	    set->problems.n ? " (see the reasons below)" : " (no files)");
+	if (set->opts.vault_broken)
+		config_errors_add(errs, &m->pos, "mapping '%s': certificate '%s' is to come "
+		    "from Vault, but %s/certificate.yaml has an error (below)", m->name,
+		    m->certificate, set->dir);
+	else
+		config_errors_add(errs, &m->pos, "mapping '%s': certificate '%s' has no "
+		    "usable certificate and key in %s%s", m->name, m->certificate, set->dir,
+		    set->problems.n ? " (see the reasons below)" : " (no files)");
 	for (size_t i = 0; i < set->problems.n; i++)
 		config_errors_add(errs, NULL, "%s", set->problems.msgs[i]);
 }
@@ -265,11 +269,13 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 			    d->certs->dir);
 			return -1;
 		}
-		/* Vault makes it: serve 503 until it arrives (vault.c says why) */
+		/* Vault makes it: serve 503 until it arrives (vault.c says why);
+		 * said once, at start, not at every reload meanwhile */
 		if (d->certs->opts.vault != NULL) {
-			config_errors_add(&g->isolated, &m->pos, "mapping '%s': certificate "
-			    "'%s' is not issued by Vault yet; requests get 503 until it is",
-			    m->name, m->certificate);
+			if (strict)
+				config_errors_add(&g->isolated, &m->pos, "mapping '%s': "
+				    "certificate '%s' is not issued by Vault yet; requests get "
+				    "503 until it is", m->name, m->certificate);
 			return 0;
 		}
 		if (!strict) {

@@ -95,6 +95,7 @@ vault_answer_read(const struct vhttp_result *r, struct vault_answer *a)
 		    r->error ? r->error : "no answer");
 		V.st.up = 0;
 		V.st.requests_failed++;
+		vault_note_error(a->err);
 		return;
 	}
 	V.st.up = r->status < 500;
@@ -117,6 +118,8 @@ vault_answer_read(const struct vhttp_result *r, struct vault_answer *a)
 		V.st.requests_failed++;
 	else
 		V.st.requests_ok++;
+	if (r->status >= 500)   /* Vault itself is unwell (sealed, no leader) */
+		vault_note_error(a->err);
 }
 
 void
@@ -389,6 +392,9 @@ job_sync(const struct certset *set)
 	j->seen = 1;
 	job_set_conf(j, set);
 	job_rescan(j);
+	if (j->cached.found && j->cached.not_after > time(NULL) && j->st.obtained == 0 &&
+	    j->st.consecutive_failures == 0)
+		j->st.state = "ok";     /* served from the cache */
 	if (j->cached.found && strcmp(j->cached.signature, j->conf.signature) != 0)
 		log_info("vault: certificate '%s': the cached one was made with other "
 		    "settings; asking Vault for a new one", j->name);
@@ -446,7 +452,7 @@ vault_refresh(void)
 
 	if (!V.configured)
 		return;
-	vault_token_file_check(1);
+	vault_credentials_check(1);
 	TAILQ_FOREACH(j, &V.jobs, link)
 		if (j->conf.kind == VAULT_KV && j->req == NULL && !j->parked)
 			job_run(j);

@@ -189,6 +189,7 @@ approle_login(void)
 		auth_failed(err, 0);
 		return;
 	}
+	V.token_st = st;
 	/* read_secret allows no quote or backslash: no JSON escaping needed */
 	body = xasprintf("{\"role_id\":\"%s\",\"secret_id\":\"%s\"}", role, secret);
 	path = xasprintf("auth/%s/login", V.approle_mount);
@@ -420,17 +421,26 @@ auth_timer_at(long delay)
 	evtimer_add(V.auth_timer, &tv);
 }
 
-/* The token file changed (Vault Agent wrote a new token): use it now. */
+/*
+ * A credential file changed (Vault Agent wrote a new token, an operator fixed
+ * the secret_id) or the operator reloaded (force): a token file is read
+ * again; a failed AppRole login is tried again now rather than after its
+ * backoff.
+ */
 void
-vault_token_file_check(int force)
+vault_credentials_check(int force)
 {
+	const char *file = V.token_file != NULL ? V.token_file : V.secret_id_file;
 	struct stat st;
 
-	if (V.token_file == NULL || V.auth_req != NULL)
+	if (file == NULL || V.auth_req != NULL)
 		return;
-	if (!force && stat(V.token_file, &st) == 0 && same_file(&st, &V.token_st))
+	if (!force && stat(file, &st) == 0 && same_file(&st, &V.token_st))
 		return;
-	log_info("vault: re-reading %s", V.token_file);
+	if (V.token_file == NULL && V.token_ok)
+		return;         /* the new secret_id serves the next login */
+	log_info("vault: %s changed; %s", file, V.token_file != NULL ? "re-reading it" :
+	    "logging in again");
 	vault_auth_start();
 }
 
@@ -552,7 +562,7 @@ vault_apply(const struct generation *g)
 		return;
 	}
 	vault_jobs_sync(g);
-	vault_token_file_check(0);
+	vault_credentials_check(0);
 }
 
 void

@@ -53,7 +53,7 @@ struct vault_state {
 	unsigned auth_failures, renew_failures;
 	struct event *auth_timer;
 	struct vhttp_req *auth_req;
-	struct stat token_st;           /* token_file as last read */
+	struct stat token_st;           /* token_file (or secret_id_file) as last read */
 	TAILQ_HEAD(, vjob) jobs;
 	struct vault_status st;
 };
@@ -100,7 +100,7 @@ int vault_token_usable(void);
 void vault_auth_start(void);
 void vault_token_invalid(const char *why);
 void vault_token_verify(void);
-void vault_token_file_check(int force);
+void vault_credentials_check(int force);
 
 /* vault_job.c */
 int vault_job_send(struct vjob *j, vhttp_cb cb, char *err, size_t errlen);

@@ -250,9 +250,20 @@ take_kv_p12(const struct vjob *j, const struct json *js, int data, struct sbuf *
 		free(pem);
 	}
 	for (size_t i = 0; i < bundle.n_keys; i++) {
-		pem = x509_key_pem(bundle.keys[i], &len);
+		/* PKCS#12 hands out EC keys without their curve: store PKCS#8,
+		 * which names it, so that other tools read the cache too */
+		struct x509_key k8 = *bundle.keys[i];
+		size_t len8 = 0;
+		unsigned char *der8 = x509_key_pkcs8(bundle.keys[i], &len8);
+		if (der8 != NULL) {
+			k8.der = der8;
+			k8.der_len = len8;
+		}
+		pem = x509_key_pem(&k8, &len);
 		sbuf_add(b, pem, len);
 		wipe_free(pem, len);
+		if (der8 != NULL)
+			wipe_free(der8, len8);
 	}
 	x509_bundle_clear(&bundle);
 	return 0;

@@ -197,6 +197,7 @@ it_cleanup() {
 		_mtlsd_kill "$(basename "$d")"
 	done
 	nginx_stop
+	vault_cleanup
 	[ -n "${WATCHDOG_PID:-}" ] && kill "$WATCHDOG_PID" 2>/dev/null
 	if [ "${IT_KEEP:-0}" = 1 ]; then
 		echo "# kept $TMP"
@@ -478,12 +479,14 @@ SAN_ERE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Addres
 # mtlsd_stop INST: SIGTERM, wait (bounded) for the exit, and test that it
 # exited 0 with no sanitizer report in its log.
 mtlsd_stop() {
-	local inst=$1 d=$TMP/inst/$1 pid rc
+	local inst=$1 d=$TMP/inst/$1 pid rc limit=30
 	CUR_INST=$inst
 	pid=$(mtlsd_pid "$inst") || return 0
 	[ -n "$pid" ] || return 0
+	# under valgrind the exit includes its leak check
+	[ -n "${MTLSD_WRAPPER:-}" ] && limit=120
 	mtlsd_term "$inst"
-	if wait_until 30 _not_running "$pid"; then
+	if wait_until "$limit" _not_running "$pid"; then
 		wait "$pid" 2>/dev/null
 		rc=$?
 	else
@@ -651,7 +654,8 @@ main_instance() {
 
 _main_instance_config() {
 	local trust="trust: {ca_file: $PKI/trust/server-root.pem}"
-	mtlsd_write_config main
+	# the admin endpoint: leak checks read mtlsd_heap_in_use_bytes from it
+	mtlsd_write_config main 'admin: {listen: "127.0.0.1:0"}'
 	mtlsd_mapping_file main 10-good.yaml <<EOF
 # mappings that reach the real upstream
 mappings:
@@ -712,4 +716,445 @@ mappings:
     $trust
     validate: false
 EOF
+}
+
+# --------------------------------------------- process figures, leak checks
+
+# proc_fds PID: open descriptors of PID
+proc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# proc_rss_kb PID: resident set size of PID in kB
+proc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# mtlsd_admin_port INST: the admin endpoint's TCP port, from the log
+# (admin.listen "127.0.0.1:0")
+mtlsd_admin_port() {
+	sed -n 's/.*admin endpoint listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' \
+		"$TMP/inst/$1/mtlsd.log" | tail -n 1
+}
+
+# mtlsd_metric INST SERIES: the value of the /metrics sample named exactly
+# SERIES (name{labels}); empty when the endpoint or the sample is missing
+mtlsd_metric() {
+	local port
+	port=$(mtlsd_admin_port "$1")
+	[ -n "$port" ] || return 1
+	curl -sS --max-time 30 "http://127.0.0.1:$port/metrics" 2>/dev/null |
+		awk -v s="$2" 'index($0, s " ") == 1 { print substr($0, length(s) + 2) }'
+}
+
+# Leak checks after faults (issue: "after every fault the process has no
+# leaked file descriptors or memory"). leak_mark INST remembers, once the
+# instance is warmed up, its descriptors that are not pooled upstream
+# connections (those come and go with pool.idle_timeout and are not leaks)
+# and its heap in use (mtlsd_heap_in_use_bytes, glibc mallinfo2). leak_check
+# INST WHAT, after the faults, tests that the descriptors are back to the
+# mark exactly (waiting, bounded, for closes in flight) and that the heap
+# grew by at most LEAK_HEAP_SLACK bytes (default 256 KiB).
+#
+# Warm-up matters: some allocations legitimately outlive a request and are
+# bounded caches, so callers run a round of the same faults before the mark.
+# The big one is wolfSSL's fixed-point ECC cache (Debian builds it with
+# FP_ECC): up to 15 precomputed tables of ~800 KiB, one per curve point
+# used in a scalar multiplication (our keys, the CA keys, and each new
+# handshake's ephemeral server point, replacing the least used entry once
+# full): about 12 MiB once 15 or so handshakes have been made, then flat.
+# The rest fits in the slack: TLS session cache per destination, libevent's
+# and the log's buffers, tcache/fastbin chunks that mallinfo2 counts as in
+# use. A leak per fault times the repetitions the callers make exceeds it.
+# Under valgrind and ASan the allocator statistics read 0 (their malloc
+# replaces glibc's; they check leaks themselves): the heap part is skipped.
+LEAK_HEAP_SLACK=${LEAK_HEAP_SLACK:-262144}
+
+_fds_outside_pool() {
+	local pid n u
+	pid=$(mtlsd_pid "$1")
+	n=$(proc_fds "$pid")
+	u=$($NETTOOL established "$pid" "$NG_PORT")
+	echo $((n - ${u:-0}))
+}
+
+leak_mark() {
+	LEAK_FD0=$(_fds_outside_pool "$1")
+	LEAK_HEAP0=$(mtlsd_metric "$1" mtlsd_heap_in_use_bytes)
+}
+
+leak_check() {
+	local inst=$1 what=$2 fds heap
+	_leak_fds_back() { [ "$(_fds_outside_pool "$1")" -le "$LEAK_FD0" ]; }
+	wait_until 20 _leak_fds_back "$inst"
+	fds=$(_fds_outside_pool "$inst")
+	chk_eq "$what: descriptors (not counting pooled upstream connections) vs before" \
+		"$LEAK_FD0" "$fds"
+	heap=$(mtlsd_metric "$inst" mtlsd_heap_in_use_bytes)
+	if [ -z "$heap" ] || [ -z "$LEAK_HEAP0" ]; then
+		chk_fail "$what: no mtlsd_heap_in_use_bytes in /metrics (admin endpoint?)"
+	elif [ "$LEAK_HEAP0" = 0 ]; then
+		echo "# $what: heap in use not measurable in this build (valgrind/ASan malloc); fds only"
+	else
+		echo "# $what: heap in use $LEAK_HEAP0 → $heap bytes ($((heap - LEAK_HEAP0)) bytes), fds $LEAK_FD0 → $fds"
+		chk_le "$what: heap growth in bytes (slack $LEAK_HEAP_SLACK)" "$LEAK_HEAP_SLACK" \
+			"$((heap - LEAK_HEAP0))"
+	fi
+}
+
+# ------------------------------------------------------------- Vault (vaultd)
+
+# The Vault tests (t_10x_vault*.sh) talk to tests/vault/vaultd.py, the Vault
+# HTTP API test double (tests/vault/README.md), and to their own nginx
+# ("vnginx") that requires a client certificate from vaultd's PKI (or from
+# the run's client root, for material made by hand).
+#
+# Every vaultd of a run issues from the same PKI: the first one makes the CA
+# files, later ones get a copy in their own --dir before they start (vaultd
+# reuses existing CA files), so the one vnginx trusts them all.
+
+VAULTD_PY=$SRC_DIR/tests/vault/vaultd.py
+
+# vaultd_start NAME [VAULTD-ARGS...]: start vaultd (--exit-with-parent,
+# --dir $TMP/vaultd/NAME/dir) and wait (bounded) for its ports file. Sets
+# VD_ADDR (https://127.0.0.1:PORT), VD_PORT, VD_CTL (control URL),
+# VD_CA (vault.ca_file), VD_CHAIN (the PKI chain). Returns 1 (after
+# a failed test line) when it does not start.
+vaultd_start() {
+	local name=$1 d=$TMP/vaultd/$1
+	shift
+	mkdir -p "$d/dir"
+	[ -d "$TMP/vaultd-ca" ] && cp -p "$TMP/vaultd-ca"/* "$d/dir/"
+	rm -f "$d/ports.json"
+	python3 "$VAULTD_PY" --dir "$d/dir" --ports-file "$d/ports.json" --env-file "$d/env" \
+		--exit-with-parent "$@" >>"$d/vaultd.log" 2>&1 &
+	echo $! >"$d/pid"
+	if ! wait_until 30 _vaultd_ready "$name"; then
+		t_fail "vaultd $name starts" "no ports file within 30 s: $(tail -n 3 "$d/vaultd.log" | tr '\n' ' ')"
+		vaultd_stop "$name"
+		return 1
+	fi
+	eval "$(python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+for k, v in (("VD_ADDR", "address"), ("VD_PORT", "port"), ("VD_CTL", "control"),
+             ("VD_CA", "ca_file"), ("VD_CHAIN", "pki_chain_file")):
+    print("%s=%s" % (k, p[v]))' "$d/ports.json")"
+	if [ ! -d "$TMP/vaultd-ca" ]; then
+		mkdir -p "$TMP/vaultd-ca.tmp"
+		cp -p "$d/dir"/* "$TMP/vaultd-ca.tmp/" && mv "$TMP/vaultd-ca.tmp" "$TMP/vaultd-ca"
+	fi
+}
+
+_vaultd_ready() {
+	[ -s "$TMP/vaultd/$1/ports.json" ] && return 0
+	_not_running "$(cat "$TMP/vaultd/$1/pid")" && return 99
+	return 1
+}
+
+# vaultd_stop NAME: SIGTERM by PID, wait (bounded), SIGKILL if needed
+vaultd_stop() {
+	local pid
+	pid=$(cat "$TMP/vaultd/$1/pid" 2>/dev/null) || return 0
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_until 10 _not_running "$pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$TMP/vaultd/$1/pid"
+}
+
+# vault_cleanup: it_cleanup's part: every vaultd and the vnginx
+vault_cleanup() {
+	local d
+	for d in "$TMP"/vaultd/*/; do
+		[ -f "$d/pid" ] && vaultd_stop "$(basename "$d")"
+	done
+	vnginx_stop
+}
+
+# vctl PATH [JSON]: the current vaultd's control API (/_test/PATH): GET, or
+# POST with JSON; prints the answer's body
+vctl() {
+	if [ $# -gt 1 ]; then
+		curl -sS --max-time 20 -H 'Content-Type: application/json' -d "$2" "$VD_CTL/_test/$1"
+	else
+		curl -sS --max-time 20 "$VD_CTL/_test/$1"
+	fi
+}
+
+# vapi METHOD PATH [JSON]: a Vault API call with the root token (test setup:
+# material made by hand)
+vapi() {
+	curl -sS --max-time 20 --cacert "$VD_CA" -H 'X-Vault-Token: root' -X "$1" \
+		${3:+-d "$3"} "$VD_ADDR/v1/$2"
+}
+
+# vjson FILE EXPR...: each Python expression EXPR over the JSON document d
+# read from FILE ("-": stdin), one result a line: dicts, lists, booleans and
+# None as JSON, strings as they are (newlines as \n); "JSON-ERROR ..." /
+# "EXPR-ERROR ..." when it cannot. One python3 run for all (they are slow
+# to start on a busy machine).
+vjson() {
+	python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin if sys.argv[1] == "-" else open(sys.argv[1]))
+except Exception as e:
+    d = None
+    err = "JSON-ERROR %s" % e
+for x in sys.argv[2:]:
+    if d is None:
+        print(err)
+        continue
+    try:
+        v = eval(x)
+        v = json.dumps(v) if v is None or isinstance(v, (dict, list, bool)) else str(v)
+    except Exception as e:
+        v = "EXPR-ERROR %r" % e
+    print(v.replace("\n", "\\n"))' "$@" 2>&1
+}
+
+# vaultd_issued CN: the serials (mtlsd's form) vaultd issued for CN without an
+# injected fault, oldest first, one a line
+vaultd_issued() {
+	vctl pki/issued | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["issued"]:
+    if e["common_name"] == sys.argv[1] and not e.get("fault"):
+        print(e["serial_number"].replace(":", "").upper())' "$1"
+}
+
+# ------------------------------------------------- vnginx: the Vault upstream
+
+# vnginx_start: once per run, an nginx on VNG_PORT (TLS, localhost
+# certificate from the run's server root) that requires a client certificate
+# chaining to vaultd's PKI or to the run's client root, answers
+# "vault upstream" with X-Client-Serial, and logs each request's client
+# serial ($VNG_DIR/access.log, the ngx_log format). Needs a vaultd started
+# before (for its PKI).
+vnginx_start() {
+	local user_line=""
+	[ -n "${VNG_PID:-}" ] && kill -0 "$VNG_PID" 2>/dev/null && return 0
+	[ -f "$TMP/vaultd-ca/pki-chain.pem" ] || { echo "vnginx_start: start a vaultd first" >&2; return 1; }
+	VNG_DIR=$TMP/vnginx
+	mkdir -p "$VNG_DIR"/{body,proxy,fastcgi,uwsgi,scgi}
+	VNG_PORT=$($NETTOOL freeport 1) || return 1
+	cat "$TMP/vaultd-ca/pki-chain.pem" "$PKI/trust/client-ca-bundle.pem" >"$VNG_DIR/clients.pem"
+	[ "$(id -u)" = 0 ] && user_line="user root root;"
+	cat >"$VNG_DIR/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+pid $VNG_DIR/nginx.pid;
+error_log $VNG_DIR/error.log info;
+events { worker_connections 1024; }
+http {
+    log_format mt 'conn=\$connection reqs=\$connection_requests serial=\$ssl_client_serial '
+                  'verify=\$ssl_client_verify status=\$status uri=\$request_uri '
+                  'dn="\$ssl_client_s_dn"';
+    access_log $VNG_DIR/access.log mt;
+    client_body_temp_path $VNG_DIR/body;
+    proxy_temp_path $VNG_DIR/proxy;
+    fastcgi_temp_path $VNG_DIR/fastcgi;
+    uwsgi_temp_path $VNG_DIR/uwsgi;
+    scgi_temp_path $VNG_DIR/scgi;
+    default_type text/plain;
+    keepalive_timeout 75s;
+    keepalive_requests 100000;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_verify_client on;
+    ssl_client_certificate $VNG_DIR/clients.pem;
+    ssl_verify_depth 3;
+    server {
+        listen 127.0.0.1:$VNG_PORT ssl;
+        server_name localhost;
+        ssl_certificate $PKI/server/localhost.crt;
+        ssl_certificate_key $PKI/server/localhost.key;
+        add_header X-Client-Serial \$ssl_client_serial always;
+        location / { return 200 "vault upstream\n"; }
+    }
+}
+EOF
+	if ! nginx -t -q -p "$VNG_DIR/" -c "$VNG_DIR/nginx.conf" -e "$VNG_DIR/error.log" 2>"$VNG_DIR/t.log"; then
+		cat "$VNG_DIR/t.log" >&2
+		return 1
+	fi
+	nginx -p "$VNG_DIR/" -c "$VNG_DIR/nginx.conf" -e "$VNG_DIR/error.log" -g 'daemon off;' \
+		>"$VNG_DIR/stdout.log" 2>&1 &
+	VNG_PID=$!
+	if ! wait_until 15 _vnginx_ready; then
+		echo "vnginx did not become ready on 127.0.0.1:$VNG_PORT" >&2
+		tail -n 20 "$VNG_DIR/error.log" >&2
+		return 1
+	fi
+}
+
+_vnginx_ready() {
+	kill -0 "$VNG_PID" 2>/dev/null || return 99
+	$NETTOOL listening "$VNG_PORT"
+}
+
+vnginx_stop() {
+	[ -n "${VNG_PID:-}" ] || return 0
+	kill -QUIT "$VNG_PID" 2>/dev/null
+	wait_until 10 _not_running "$VNG_PID" || kill -KILL "$VNG_PID" 2>/dev/null
+	wait "$VNG_PID" 2>/dev/null
+	VNG_PID=
+}
+
+# ------------------------------------------------- mtlsd instances with Vault
+
+# mtlsd_vault_config INST AUTH-YAML [EXTRA-YAML]: a main config for INST with
+# the admin endpoint on a loopback port, its own certs.d ($TMP/inst/INST/
+# certs.d), state_dir $TMP/inst/INST/state and a vault: section for the
+# current vaultd; AUTH-YAML is the value of vault.auth, e.g.
+# "{token_file: /x}". mtlsd_vault_approle INST writes role_id/secret_id files
+# for vaultd's default AppRole and prints the matching AUTH-YAML.
+mtlsd_vault_config() {
+	local d=$TMP/inst/$1
+	mtlsd_write_config "$1" "admin: {listen: \"127.0.0.1:0\"}
+vault:
+  address: $VD_ADDR
+  ca_file: $VD_CA
+  auth: $2
+${3:-}"
+	mkdir -p "$d/certs.d"
+	sed -i "s|^certs_dir: .*|certs_dir: $d/certs.d|" "$d/mtlsd.yaml"
+}
+
+mtlsd_vault_approle() {
+	local d=$TMP/inst/$1
+	mkdir -p "$d"
+	(umask 077 && echo sidecar-role-id >"$d/role_id" && echo "${2:-sidecar-secret-id}" >"$d/secret_id")
+	echo "{approle: {role_id_file: $d/role_id, secret_id_file: $d/secret_id}}"
+}
+
+# vault_cert_yaml INST NAME < YAML: certs.d/NAME/certificate.yaml, written
+# atomically (a temp name, then rename)
+vault_cert_yaml() {
+	local d=$TMP/inst/$1/certs.d/$2
+	mkdir -p "$d"
+	cat >"$d/.certificate.yaml.tmp" && mv -f "$d/.certificate.yaml.tmp" "$d/certificate.yaml"
+}
+
+# vault_mapping_yaml NAME CERT: a mapping NAME to vnginx (own port) with
+# certificate CERT, as YAML list items for mtlsd_mapping_file
+vault_mapping_yaml() {
+	cat <<EOF
+  - name: $1
+    url: https://localhost:$VNG_PORT/
+    listen: 127.0.0.1:0
+    certificate: $2
+    trust: {ca_file: $PKI/trust/server-root.pem}
+EOF
+}
+
+# mtlsd_admin INST PATH [CURL-ARGS...]: the admin endpoint's answer body
+mtlsd_admin() {
+	local port inst=$1 path=$2
+	shift 2
+	port=$(mtlsd_admin_port "$inst")
+	[ -n "$port" ] || return 1
+	curl -sS --max-time 30 "$@" "http://127.0.0.1:$port$path"
+}
+
+# vstatus INST EXPR...: each EXPR over INST's /status document (d), one a
+# line; in EXPR, vc(NAME) is the certificates[] entry NAME
+vstatus() {
+	local inst=$1 x args=()
+	shift
+	mtlsd_admin "$inst" /status >"$TMP/r/vstatus.json" 2>/dev/null
+	for x in "$@"; do
+		args+=("(lambda vc: $x)(lambda n: [c for c in d['certificates'] if c['name'] == n][0])")
+	done
+	vjson "$TMP/r/vstatus.json" "${args[@]}"
+}
+
+# vstatus_chk INST [WHAT EXPECTED EXPR]...: chk_eq WHAT EXPECTED for each EXPR
+# over one /status document
+vstatus_chk() {
+	local inst=$1 i whats=() exps=() exprs=() out=()
+	shift
+	while [ $# -ge 3 ]; do
+		whats+=("$1") exps+=("$2") exprs+=("$3")
+		shift 3
+	done
+	mapfile -t out < <(vstatus "$inst" "${exprs[@]}")
+	for i in "${!whats[@]}"; do
+		chk_eq "/status ${whats[$i]}" "${exps[$i]}" "${out[$i]:-}"
+	done
+}
+
+# vault_obtained INST NAME [OFFSET]: serial of the last "certificate 'NAME':
+# obtained serial S" line after OFFSET (default: the whole log)
+vault_obtained() {
+	mtlsd_log_since "$1" "${3:-0}" |
+		sed -n "s/.*vault: certificate '$2': obtained serial \\([0-9A-F]*\\) from.*/\\1/p" | tail -n 1
+}
+
+# vault_no_secrets WHAT SECRETS FILE...: no FILE (logs, /status dumps)
+# holds key material or a Vault secret: "PRIVATE KEY", any line of the
+# base64 body of a private key in the Vault caches of every instance, or one
+# of the words in SECRETS (secret_ids, tokens, passwords; space-separated)
+vault_no_secrets() {
+	local what=$1 secrets=$2 f w hits=""
+	shift 2
+	local keys=$TMP/r/vault-keylines
+	: >"$keys"
+	for f in "$TMP"/inst/*/state/vault/*/*.pem; do
+		[ -f "$f" ] || continue
+		awk '/-----BEGIN .*PRIVATE KEY-----/ { k = 1; next } /-----END/ { k = 0 }
+			k && length($0) >= 40 { print }' "$f" >>"$keys" 2>/dev/null
+	done
+	for f in "$@"; do
+		[ -f "$f" ] || { hits+=" (missing $f)"; continue; }
+		grep -q 'PRIVATE KEY' "$f" && hits+=" 'PRIVATE KEY' in $(basename "$f");"
+		[ -s "$keys" ] && grep -qFf "$keys" "$f" && hits+=" key material in $(basename "$f");"
+		for w in $secrets; do
+			grep -qF -- "$w" "$f" && hits+=" secret '${w:0:6}...' in $(basename "$f");"
+		done
+	done
+	[ -s "$keys" ] || hits+=" (no cached key found to look for)"
+	chk_eq "$what: secrets found" "" "$hits"
+}
+
+# vtraffic_start NAME PORT: sequential requests to 127.0.0.1:PORT/?t=NAME-I-
+# in the background (a 20 ms pause between them) until vtraffic_stop NAME;
+# "I STATUS" lines in $TMP/r/NAME.traffic
+vtraffic_start() {
+	local name=$1 port=$2 tfile=$TMP/r/$1.traffic main=$$
+	: >"$tfile"
+	rm -f "$TMP/r/$name.stop"
+	(
+		i=0
+		while [ ! -f "$TMP/r/$name.stop" ] && [ "$i" -lt 20000 ] && kill -0 "$main" 2>/dev/null; do
+			i=$((i + 1))
+			c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 15 "http://127.0.0.1:$port/?t=$name-$i-")
+			echo "$i ${c:-000}" >>"$tfile"
+			sleep 0.02
+		done
+	) &
+	eval "VT_PID_$name=$!"
+}
+
+# vtraffic_stop NAME: sets VT_TOTAL (requests sent) and VT_FAILED (the first
+# five "I STATUS" that were not 200, space-separated; empty when none)
+vtraffic_stop() {
+	local pid
+	eval "pid=\${VT_PID_$1:-}"
+	touch "$TMP/r/$1.stop"
+	if [ -n "$pid" ]; then
+		wait_until 30 _not_running "$pid" || kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	# shellcheck disable=SC2034 # for the caller
+	VT_TOTAL=$(wc -l <"$TMP/r/$1.traffic")
+	VT_FAILED=$(awk '$2 != 200' "$TMP/r/$1.traffic" | head -n 5 | tr '\n' ' ')
+	VT_FAILED=${VT_FAILED% }
+}
+
+# vng_seen SERIAL: vnginx has seen a client certificate with SERIAL
+vng_seen() { grep -q "serial=$1 " "$VNG_DIR/access.log"; }
+
+# vault_obtained_other INST NAME SERIAL [OFFSET]: a "certificate 'NAME':
+# obtained serial" line after OFFSET names a serial other than SERIAL
+vault_obtained_other() {
+	local s
+	s=$(vault_obtained "$1" "$2" "${4:-0}")
+	[ -n "$s" ] && [ "$s" != "$3" ]
 }
