@@ -17,11 +17,15 @@
 #include <wolfssl/wolfcrypt/asn.h>  /* RSAk */
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/pkcs12.h>
+#include <wolfssl/wolfcrypt/pwdbased.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
+#include <wolfssl/wolfcrypt/sha.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/types.h>
 
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "der.h"
 #include "log.h"
 #include "x509.h"
 
@@ -1285,5 +1290,254 @@ x509_base64_decode(const char *s, size_t len, size_t *out_len)
 		*out_len = olen;
 done:
 	wipe_free(clean, len + 1);
+	return out;
+}
+
+/* --- extensions and signature (mtlsctl) ------------------------------------- */
+
+/* tbsCertificate's extensions ([3] EXPLICIT SEQUENCE), if any. */
+static int
+cert_extensions(const struct x509_cert *c, struct der *exts)
+{
+	struct der cur = {c->der, c->der_len}, cert, tbs, v;
+	int tag;
+
+	if (der_expect(&cur, DER_SEQUENCE, &cert) < 0 ||
+	    der_expect(&cert, DER_SEQUENCE, &tbs) < 0)
+		return -1;
+	while (der_next(&tbs, &tag, &v) == 0)
+		if (tag == 0xa3)
+			return der_expect(&v, DER_SEQUENCE, exts);
+	return -1;
+}
+
+static const unsigned char oid_san[] = {0x55, 0x1d, 0x11};
+
+/* Append "TYPE:value" for one GeneralName; non-printable bytes become '?'. */
+static void
+san_append(char *out, size_t cap, size_t *pos, int tag, const struct der *v)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	const char *type;
+
+	switch (tag) {
+	case 0x81: type = "email"; break;
+	case 0x82: type = "DNS"; break;
+	case 0x86: type = "URI"; break;
+	case 0x87: type = "IP"; break;
+	default: return;        /* otherName, directoryName, ...: not shown */
+	}
+	*pos += (size_t)snprintf(out + *pos, cap - *pos, "%s%s:", *pos ? ", " : "", type);
+	if (*pos >= cap)
+		return;
+	if (tag == 0x87) {
+		if (v->len == 4 || v->len == 16)
+			inet_ntop(v->len == 4 ? AF_INET : AF_INET6, v->p, ip, sizeof(ip));
+		*pos += (size_t)snprintf(out + *pos, cap - *pos, "%s", ip);
+		return;
+	}
+	for (size_t i = 0; i < v->len && *pos + 1 < cap; i++)
+		out[(*pos)++] = (char)(v->p[i] < 0x21 || v->p[i] > 0x7e ? '?' : v->p[i]);
+	out[*pos] = '\0';
+}
+
+char *
+x509_cert_sans(const struct x509_cert *c)
+{
+	struct der exts, ext, oid, val, names, gn;
+	char out[2048];
+	size_t pos = 0;
+	int tag;
+
+	out[0] = '\0';
+	if (cert_extensions(c, &exts) < 0)
+		return NULL;
+	while (der_expect(&exts, DER_SEQUENCE, &ext) == 0) {
+		if (der_expect(&ext, DER_OID, &oid) < 0 || !DER_OID_EQ(&oid, oid_san))
+			continue;
+		(void)der_expect(&ext, 0x01, &val);     /* critical */
+		if (der_expect(&ext, DER_OCTETS, &val) < 0 ||
+		    der_expect(&val, DER_SEQUENCE, &names) < 0)
+			return NULL;
+		while (pos + 1 < sizeof(out) && der_next(&names, &tag, &gn) == 0)
+			san_append(out, sizeof(out), &pos, tag, &gn);
+		return pos > 0 ? xstrdup(out) : NULL;
+	}
+	return NULL;
+}
+
+static const struct {
+	unsigned char oid[9];
+	size_t len;
+	const char *name;
+	int weak;
+} sig_algs[] = {
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b}, 9, "sha256WithRSAEncryption", 0},
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c}, 9, "sha384WithRSAEncryption", 0},
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d}, 9, "sha512WithRSAEncryption", 0},
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a}, 9, "RSASSA-PSS", 0},
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05}, 9, "sha1WithRSAEncryption", 1},
+	{{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04}, 9, "md5WithRSAEncryption", 1},
+	{{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}, 8, "ecdsa-with-SHA256", 0},
+	{{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03}, 8, "ecdsa-with-SHA384", 0},
+	{{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04}, 8, "ecdsa-with-SHA512", 0},
+	{{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01}, 7, "ecdsa-with-SHA1", 1},
+	{{0x2b, 0x65, 0x70}, 3, "Ed25519", 0},
+};
+
+const char *
+x509_cert_sig_alg(const struct x509_cert *c, int *weak)
+{
+	struct der cur = {c->der, c->der_len}, cert, tbs, alg, oid;
+
+	*weak = 0;
+	if (der_expect(&cur, DER_SEQUENCE, &cert) < 0 ||
+	    der_expect(&cert, DER_SEQUENCE, &tbs) < 0 ||
+	    der_expect(&cert, DER_SEQUENCE, &alg) < 0 || der_expect(&alg, DER_OID, &oid) < 0)
+		return "unknown";
+	for (size_t i = 0; i < ARRAY_LEN(sig_algs); i++)
+		if (der_oid_eq(&oid, sig_algs[i].oid, sig_algs[i].len)) {
+			*weak = sig_algs[i].weak;
+			return sig_algs[i].name;
+		}
+	return "unknown";
+}
+
+/* --- primitives for PKCS#12 (p12.c) ----------------------------------------- */
+
+static int
+wc_hash(enum x509_digest d)
+{
+	switch (d) {
+	case X509_DIGEST_SHA1: return WC_SHA;
+	case X509_DIGEST_SHA256: return WC_SHA256;
+	case X509_DIGEST_SHA384: return WC_SHA384;
+	case X509_DIGEST_SHA512: return WC_SHA512;
+	}
+	return -1;
+}
+
+size_t
+x509_digest_size(enum x509_digest d)
+{
+	switch (d) {
+	case X509_DIGEST_SHA1: return 20;
+	case X509_DIGEST_SHA256: return 32;
+	case X509_DIGEST_SHA384: return 48;
+	case X509_DIGEST_SHA512: return 64;
+	}
+	return 0;
+}
+
+int
+x509_random(void *buf, size_t len)
+{
+	WC_RNG rng;
+	int ret;
+
+	if (wc_InitRng(&rng) != 0)
+		return -1;
+	ret = wc_RNG_GenerateBlock(&rng, buf, (word32)len) == 0 ? 0 : -1;
+	wc_FreeRng(&rng);
+	return ret;
+}
+
+int
+x509_pbkdf2(enum x509_digest prf, const void *pw, size_t pw_len, const unsigned char *salt,
+    size_t salt_len, long iter, unsigned char *out, size_t out_len)
+{
+	if (iter < 1 || iter > INT32_MAX || wc_hash(prf) < 0)
+		return -1;
+	return wc_PBKDF2(out, pw, (int)pw_len, salt, (int)salt_len, (int)iter, (int)out_len,
+	    wc_hash(prf)) == 0 ? 0 : -1;
+}
+
+int
+x509_pkcs12_kdf(enum x509_digest d, const unsigned char *bmp_pw, size_t pw_len,
+    const unsigned char *salt, size_t salt_len, long iter, int id, unsigned char *out,
+    size_t out_len)
+{
+	if (iter < 1 || iter > INT32_MAX || wc_hash(d) < 0)
+		return -1;
+	return wc_PKCS12_PBKDF_ex(out, bmp_pw, (int)pw_len, salt, (int)salt_len, (int)iter,
+	    (int)out_len, wc_hash(d), id, NULL) == 0 ? 0 : -1;
+}
+
+int
+x509_hmac(enum x509_digest d, const unsigned char *key, size_t key_len, const void *data,
+    size_t len, unsigned char *out)
+{
+	Hmac h;
+	int ret = -1;
+
+	if (wc_hash(d) < 0 || wc_HmacInit(&h, NULL, INVALID_DEVID) != 0)
+		return -1;
+	if (wc_HmacSetKey(&h, wc_hash(d), key, (word32)key_len) == 0 &&
+	    wc_HmacUpdate(&h, data, (word32)len) == 0 && wc_HmacFinal(&h, out) == 0)
+		ret = 0;
+	wc_HmacFree(&h);
+	return ret;
+}
+
+void
+x509_sha1(const void *data, size_t len, unsigned char out[20])
+{
+	if (wc_ShaHash(data, (word32)len, out) != 0)
+		fatalx("SHA-1 failed");
+}
+
+unsigned char *
+x509_aes_cbc_encrypt(const unsigned char *key, size_t key_len, const unsigned char iv[16],
+    const void *in, size_t len, size_t *out_len)
+{
+	size_t pad = 16 - len % 16, n = len + pad;     /* PKCS#7: always 1..16 */
+	unsigned char *buf = xmalloc(n), *out = xmalloc(n);
+	Aes aes;
+	int ok = 0;
+
+	memcpy(buf, in, len);
+	memset(buf + len, (int)pad, pad);
+	if (wc_AesInit(&aes, NULL, INVALID_DEVID) == 0) {
+		ok = wc_AesSetKey(&aes, key, (word32)key_len, iv, AES_ENCRYPTION) == 0 &&
+		     wc_AesCbcEncrypt(&aes, out, buf, (word32)n) == 0;
+		wc_AesFree(&aes);
+	}
+	wipe_free(buf, n);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	*out_len = n;
+	return out;
+}
+
+unsigned char *
+x509_key_pkcs8(const struct x509_key *k, size_t *len)
+{
+	unsigned char der[KEY_DER_MAX], *out = NULL;
+	word32 idx = 0, n = sizeof(der);
+	ecc_key ecc;
+	int ok = 0;
+
+	if (wc_GetPkcs8TraditionalOffset(k->der, &idx, (word32)k->der_len) >= 0) {
+		out = xmalloc(k->der_len);
+		memcpy(out, k->der, k->der_len);
+		*len = k->der_len;
+		return out;
+	}
+	idx = 0;
+	if (k->type == X509_KEY_RSA)
+		ok = wc_CreatePKCS8Key(der, &n, k->der, (word32)k->der_len, RSAk, NULL, 0) > 0;
+	else if (k->type == X509_KEY_EC && wc_ecc_init(&ecc) == 0) {
+		ok = wc_EccPrivateKeyDecode(k->der, &idx, &ecc, (word32)k->der_len) == 0 &&
+		     wc_ecc_make_pub(&ecc, NULL) == 0 && wc_EccKeyToPKCS8(&ecc, der, &n) > 0;
+		wc_ecc_free(&ecc);
+	}
+	if (ok) {
+		out = xmalloc(n);
+		memcpy(out, der, n);
+		*len = n;
+	}
+	explicit_bzero(der, sizeof(der));
 	return out;
 }

@@ -122,4 +122,45 @@ char *x509_key_pem(const struct x509_key *k, size_t *len);
  * empty or not valid base64. */
 unsigned char *x509_base64_decode(const char *s, size_t len, size_t *out_len);
 
+/* --- inspection (mtlsctl certs, check-p12) ------------------------------- */
+
+/* The subjectAltName entries, "DNS:a, IP:192.0.2.1, URI:spiffe://x",
+ * malloc'ed; NULL when there is none. */
+char *x509_cert_sans(const struct x509_cert *c);
+/* The signature algorithm's name ("ecdsa-with-SHA256"); *weak is set for
+ * SHA-1 and MD5 signatures. A static string. */
+const char *x509_cert_sig_alg(const struct x509_cert *c, int *weak);
+
+/* --- primitives for PKCS#12 (p12.c builds and reads the structure) ------- */
+
+enum x509_digest {
+	X509_DIGEST_SHA1 = 1,
+	X509_DIGEST_SHA256,
+	X509_DIGEST_SHA384,
+	X509_DIGEST_SHA512,
+};
+
+size_t x509_digest_size(enum x509_digest d);
+/* Random bytes from wolfCrypt's DRBG. 0 or -1. */
+int x509_random(void *buf, size_t len) MUSTCHECK;
+/* PBKDF2 (RFC 8018) with HMAC-prf: out_len bytes. 0 or -1. */
+int x509_pbkdf2(enum x509_digest prf, const void *pw, size_t pw_len, const unsigned char *salt,
+    size_t salt_len, long iter, unsigned char *out, size_t out_len) MUSTCHECK;
+/* The PKCS#12 key derivation (RFC 7292 appendix B; id 1 key, 2 IV, 3 MAC)
+ * over a BMPString password (with its two-byte terminator). 0 or -1. */
+int x509_pkcs12_kdf(enum x509_digest d, const unsigned char *bmp_pw, size_t pw_len,
+    const unsigned char *salt, size_t salt_len, long iter, int id, unsigned char *out,
+    size_t out_len) MUSTCHECK;
+/* HMAC of data into out (x509_digest_size(d) bytes). 0 or -1. */
+int x509_hmac(enum x509_digest d, const unsigned char *key, size_t key_len, const void *data,
+    size_t len, unsigned char *out) MUSTCHECK;
+void x509_sha1(const void *data, size_t len, unsigned char out[20]);
+/* AES-CBC (key of 16, 24 or 32 bytes) with PKCS#7 padding: malloc'ed
+ * ciphertext, or NULL. */
+unsigned char *x509_aes_cbc_encrypt(const unsigned char *key, size_t key_len,
+    const unsigned char iv[16], const void *in, size_t len, size_t *out_len);
+/* k as PKCS#8 DER (converted from the traditional form when needed),
+ * malloc'ed: the caller wipes it. NULL when it cannot be converted. */
+unsigned char *x509_key_pkcs8(const struct x509_key *k, size_t *len);
+
 #endif
