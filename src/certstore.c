@@ -781,12 +781,12 @@ certset_load(const char *certs_dir, const char *vault_cache, const char *name, t
 	set->name = xstrdup(name);
 	set->dir = xasprintf("%s/%s", certs_dir, name);
 	if (list_files(&s) < 0) {
-		if (errs != NULL)
-			config_errors_add(errs, NULL, "%s: cannot read certificate directory: %s",
-			    set->dir, strerror(errno));
+		/* an empty set that says why: the mapping decides what that means
+		 * (an error at start, 503 or the old certificate on a reload) */
+		config_errors_add(&set->problems, NULL, "%s: cannot read certificate "
+		    "directory: %s", set->dir, strerror(errno));
 		scan_free(&s);
-		certset_free(set);
-		return NULL;
+		return set;
 	}
 	(void)yaml_password(&s);        /* certificate.yaml first: options */
 	if ((set->opts.vault != NULL || set->opts.vault_broken) && vault_cache != NULL)

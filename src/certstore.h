@@ -58,7 +58,9 @@ struct certset {
 };
 
 /*
- * Load certs_dir/name as of time now. When its certificate.yaml has a vault:
+ * Load certs_dir/name as of time now. NULL (with a reason in errs) only for
+ * a name that cannot be a directory name; a directory that cannot be read
+ * gives an empty set whose problems say why. When its certificate.yaml has a vault:
  * section and vault_cache (state_dir/vault) is not NULL, the pairs Vault
  * issued, cached in vault_cache/name, are read too. Returns NULL (with a reason in errs)
  * only when the directory cannot be read at all; a directory without any

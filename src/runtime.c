@@ -261,6 +261,8 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 	if ((d->certs = gen_certset(g, m->certificate, now, errs)) == NULL)
 		return -1;
 	dest_choose_cert(g, d, old, now);
+	if (d->cert == NULL && !m->enabled)
+		return 0;       /* 503 mapping_disabled anyway */
 	if (d->cert == NULL) {
 		if (d->certs->opts.vault != NULL && !g->cfg->vault.configured && strict) {
 			config_errors_add(errs, &m->pos, "mapping '%s': certificate '%s' is to "
