@@ -5,7 +5,9 @@
 trust="trust: {ca_file: $PKI/trust/server-root.pem}"
 
 # --- upstream_response: 1s against a location that answers after 3 s
-mtlsd_write_config timeout 'timeouts: {connect: 5s, handshake: 5s, upstream_response: 1s, client_header: 1s}'
+mtlsd_write_config timeout 'timeouts: {connect: 5s, handshake: 5s, upstream_response: 1s, client_header: 1s}
+admin: {listen: "127.0.0.1:0"}
+pool: {idle_timeout: 1s}'
 mtlsd_mapping_file timeout slow.yaml <<EOF
 mappings:
   - name: slowpoke
@@ -40,6 +42,38 @@ if mtlsd_start timeout; then
 	chk_le "milliseconds until closed" 4000 "$ms"
 	[ -z "$RAW" ] || chk_match "response, if any" '^HTTP/1\.1 (400|408)' "$RAW"
 	t_done "timeout: an unfinished request head is cut off after client_header (1s)"
+
+	# no descriptor or heap leaked by timeouts (leak_mark/leak_check in
+	# lib.sh): a warm-up round (fills bounded caches: each timed-out
+	# connection is a new handshake), the mark, the same again, the check.
+	# A round: 20 timed-out upstream requests (10 at a time) and 20 cut-off
+	# request heads; prints the statuses counted.
+	leak_timeouts() {
+		local i pids=() p
+		: >"$TMP/r/leak-504.cfg"
+		for i in $(seq 1 20); do
+			printf 'url = "http://127.0.0.1:%s/slow?t=leak-504-%s"\noutput = "/dev/null"\n' "$port" "$i" \
+				>>"$TMP/r/leak-504.cfg"
+		done
+		for i in $(seq 1 20); do
+			(RAW_EOF=1 $NETTOOL raw 127.0.0.1 "$port" 8 < <(printf 'GET /?t=leak-head HTTP/1.1\r\nHost: localhost\r\n') \
+				>/dev/null 2>&1) &
+			pids+=($!)
+		done
+		curl -s --max-time 60 --parallel --parallel-max 10 -w '%{http_code}\n' -K "$TMP/r/leak-504.cfg" |
+			sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = " " }'
+		for p in "${pids[@]}"; do wait "$p"; done
+	}
+	_t_no_upstream() { [ "$(upstream_conns timeout)" = 0 ]; }
+	leak_timeouts >/dev/null
+	wait_until 20 _t_no_upstream
+	leak_mark timeout
+	chk_eq "statuses of the repeated slow requests" "504 x20" "$(leak_timeouts)"
+	# every upstream connection gone (timed out, or idle 1s): the descriptor
+	# comparison then covers them too
+	wait_until 20 _t_no_upstream || chk_fail "upstream connections still open 20 s after the timeouts"
+	leak_check timeout "after 20 upstream timeouts and 20 client_header cut-offs"
+	t_done "timeout: no descriptor leaked, heap in use not grown after repeated timeouts"
 	mtlsd_stop timeout
 fi
 

@@ -35,7 +35,8 @@ H_DIR=$TMP/inst/hostile
 H_SOCK=$H_DIR/ok.sock
 H_DENY=$H_DIR/deny.sock
 mtlsd_write_config hostile 'timeouts: {client_header: 1s, idle: 5s}
-pool: {idle_timeout: 1s}'
+pool: {idle_timeout: 1s}
+admin: {listen: "127.0.0.1:0"}'
 mtlsd_mapping_file hostile hostile.yaml <<EOF
 mappings:
   - name: api
@@ -67,6 +68,19 @@ if mtlsd_start hostile; then
 	# gone (pool.idle_timeout 1s)
 	wait_until 10 _h_no_upstream || chk_fail "pooled upstream connection not closed after idle_timeout"
 	H_FD0=$(fd_count "$H_PID")
+	# warm-up for the heap comparison at the end of the section (leak_mark in
+	# lib.sh): 20 concurrent requests, so 20 new upstream handshakes, fill
+	# wolfSSL's bounded ECC cache; then the mark, once they are pooled and gone
+	pids=()
+	for i in $(seq 1 20); do
+		(req "h-warm-$i" "http://127.0.0.1:$P_API/slow?t=h-warm-$i") &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	chk_eq "warm-up statuses" "$(printf '200 %.0s' $(seq 1 20))" \
+		"$(for i in $(seq 1 20); do printf '%s ' "$(cat "$TMP/r/h-warm-$i.s")"; done)"
+	wait_until 15 _h_no_upstream || chk_fail "pooled upstream connections not closed after idle_timeout"
+	leak_mark hostile
 	t_done "hostile: dedicated port serves, pooled connection closed after idle_timeout"
 
 	# --- request smuggling: each variant is refused with 400 and the
@@ -234,6 +248,8 @@ if mtlsd_start hostile; then
 	wait_until 15 _h_fds_back
 	chk_le "open descriptors after the hostile section (before: $H_FD0)" "$H_FD0" "$(fd_count "$H_PID")"
 	t_done "fds: mtlsd holds as many descriptors as before the hostile section"
+	leak_check hostile "after the hostile section"
+	t_done "leaks: descriptors and heap in use back to the mark after the hostile section"
 	mtlsd_stop hostile
 fi
 
