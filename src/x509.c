@@ -444,13 +444,20 @@ ecc_key_spki(const unsigned char *der, word32 idx, size_t len, struct x509_key *
     unsigned char *spki, int *spki_len)
 {
 	ecc_key ecc;
+	ecc_point *derived = NULL;
 	int ret = -1;
 
 	if (wc_ecc_init(&ecc) != 0)
 		return -1;
 	if (wc_EccPrivateKeyDecode(der, &idx, &ecc, (word32)len) != 0)
 		goto done;
-	if (wc_ecc_make_pub(&ecc, NULL) != 0) {
+	/* the public key a file carries beside the private one is not to be
+	 * trusted: pairing by it would match a certificate with a key that
+	 * cannot sign for it */
+	if ((derived = wc_ecc_new_point()) == NULL || wc_ecc_make_pub(&ecc, derived) != 0 ||
+	    (ecc.type != ECC_PRIVATEKEY_ONLY &&
+	     wc_ecc_cmp_point(&ecc.pubkey, derived) != MP_EQ) ||
+	    (ecc.type == ECC_PRIVATEKEY_ONLY && wc_ecc_make_pub(&ecc, NULL) != 0)) {
 		ret = -2;
 		goto done;
 	}
@@ -458,6 +465,8 @@ ecc_key_spki(const unsigned char *der, word32 idx, size_t len, struct x509_key *
 	*spki_len = wc_EccPublicKeyToDer(&ecc, spki, SPKI_MAX, 1);
 	ret = *spki_len > 0 ? 0 : -1;
 done:
+	if (derived != NULL)
+		wc_ecc_del_point(derived);
 	wc_ecc_free(&ecc);
 	return ret;
 }

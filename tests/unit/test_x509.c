@@ -254,6 +254,38 @@ t_key_generate_fresh(void **state)
 	x509_key_free(b);
 }
 
+/* A key file whose public part belongs to another key (fuzzing found one):
+ * refused, never paired by that public part with the other's certificate. */
+static void
+t_key_foreign_public_part(void **state)
+{
+	char err[200] = "";
+	struct x509_key *a = x509_key_generate(X509_KEY_EC, 256, err, sizeof(err));
+	struct x509_key *b = x509_key_generate(X509_KEY_EC, 256, err, sizeof(err));
+	struct x509_bundle bundle = { 0 };
+	unsigned char *forged;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a->der_len > 70 && b->der_len == a->der_len);
+	/* PKCS#8 of P-256 ends with the public point: 04 || x || y */
+	assert_int_equal(a->der[a->der_len - 65], 0x04);
+	forged = xmalloc(a->der_len);
+	memcpy(forged, a->der, a->der_len);
+	memcpy(forged + a->der_len - 64, b->der + b->der_len - 64, 64);
+	assert_int_equal(x509_parse(forged, a->der_len, &bundle, err, sizeof(err)), -1);
+	assert_string_equal(err, "private key is corrupt (inconsistent parameters)");
+	assert_int_equal(bundle.n_keys, 0);
+	/* the genuine one still parses, to the same public key */
+	assert_int_equal(x509_parse(a->der, a->der_len, &bundle, err, sizeof(err)), 0);
+	assert_memory_equal(bundle.keys[0]->spki_sha256, a->spki_sha256, 32);
+	x509_bundle_clear(&bundle);
+	free(forged);
+	x509_key_free(a);
+	x509_key_free(b);
+}
+
 static void
 t_key_generate_refused(void **state)
 {
@@ -581,6 +613,7 @@ main(void)
 	    cmocka_unit_test(t_key_generate),
 	    cmocka_unit_test(t_key_generate_fresh),
 	    cmocka_unit_test(t_key_generate_refused),
+	    cmocka_unit_test(t_key_foreign_public_part),
 	    cmocka_unit_test(t_key_pem_traditional),
 	    cmocka_unit_test(t_csr_sans),
 	    cmocka_unit_test(t_csr_no_sans),
