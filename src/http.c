@@ -12,6 +12,7 @@
 #include "autoconf.h"
 
 #include <event2/buffer.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,50 @@
 
 #define HTTP_DEFAULT_MAX_HEADER_BYTES 32768
 #define HTTP_DEFAULT_MAX_HEADERS      100
+/* The strings of a message live in one arena per http_in, kept from one
+ * message to the next (no malloc per header on a keep-alive connection)
+ * unless a large head grew it past HTTP_ARENA_KEEP. */
+#define HTTP_ARENA_MIN    256
+#define HTTP_ARENA_KEEP   8192
+#define HTTP_HEADERS_MIN  8
+#define HTTP_HEADERS_KEEP 64
 
 /* line-structure check of a head */
 enum { SCAN_START_LINE = 0, SCAN_LINE_START, SCAN_IN_NAME, SCAN_IN_LINE, SCAN_END };
 
-static const char *const hop_headers[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-    "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-    "Content-Length"};
+/* Header names this file acts on. Hop-by-hop (never forwarded): Connection,
+ * Keep-Alive, Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE,
+ * Trailer, Transfer-Encoding, Upgrade, Content-Length (re-framed by us). */
+enum header_kind {
+	HK_OTHER = 0,
+	HK_HOST,
+	HK_EXPECT,
+	HK_HOP, /* first hop-by-hop kind */
+	HK_CONNECTION = HK_HOP,
+	HK_CONTENT_LENGTH,
+	HK_TRANSFER_ENCODING,
+	HK_UPGRADE,
+	HK_OTHER_HOP, /* the rest of the list */
+};
+
+static const struct {
+	const char *name;
+	size_t len;
+	enum header_kind kind;
+} known_headers[] = {
+    {"TE", 2, HK_OTHER_HOP},
+    {"Host", 4, HK_HOST},
+    {"Expect", 6, HK_EXPECT},
+    {"Trailer", 7, HK_OTHER_HOP},
+    {"Upgrade", 7, HK_UPGRADE},
+    {"Connection", 10, HK_CONNECTION},
+    {"Keep-Alive", 10, HK_OTHER_HOP},
+    {"Content-Length", 14, HK_CONTENT_LENGTH},
+    {"Proxy-Connection", 16, HK_OTHER_HOP},
+    {"Transfer-Encoding", 17, HK_TRANSFER_ENCODING},
+    {"Proxy-Authenticate", 18, HK_OTHER_HOP},
+    {"Proxy-Authorization", 19, HK_OTHER_HOP},
+};
 
 static int
 is_alnum(unsigned char c)
@@ -35,24 +73,69 @@ is_alnum(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* RFC 9110 5.6.2 token characters */
+/*
+ * Character classes, looked up for every byte of every head: CH_TCHAR the
+ * token characters of RFC 9110 5.6.2 (ALPHA, DIGIT and "!#$%&'*+-.^_`|~"),
+ * CH_FIELD the field-value characters (HTAB, SP, VCHAR, obs-text). The
+ * ranges are disjoint and in order.
+ */
+enum { CH_TCHAR = 1, CH_FIELD = 2 };
+
+static const unsigned char char_class[256] = {
+    ['\t'] = CH_FIELD,
+    [' '] = CH_FIELD,
+    ['!'] = CH_TCHAR | CH_FIELD,
+    ['"'] = CH_FIELD,
+    ['#' ... '\''] = CH_TCHAR | CH_FIELD,
+    ['(' ... ')'] = CH_FIELD,
+    ['*' ... '+'] = CH_TCHAR | CH_FIELD,
+    [','] = CH_FIELD,
+    ['-' ... '.'] = CH_TCHAR | CH_FIELD,
+    ['/'] = CH_FIELD,
+    ['0' ... '9'] = CH_TCHAR | CH_FIELD,
+    [':' ... '@'] = CH_FIELD,
+    ['A' ... 'Z'] = CH_TCHAR | CH_FIELD,
+    ['[' ... ']'] = CH_FIELD,
+    ['^' ... '`'] = CH_TCHAR | CH_FIELD,
+    ['a' ... 'z'] = CH_TCHAR | CH_FIELD,
+    ['{'] = CH_FIELD,
+    ['|'] = CH_TCHAR | CH_FIELD,
+    ['}'] = CH_FIELD,
+    ['~'] = CH_TCHAR | CH_FIELD,
+    [0x80 ... 0xff] = CH_FIELD,
+};
+
 static int
 is_tchar(unsigned char c)
 {
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return char_class[c] & CH_TCHAR;
 }
 
-/* field-value characters: HTAB, SP, VCHAR, obs-text */
 static int
 is_field_char(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return char_class[c] & CH_FIELD;
 }
 
 static int
 is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
+}
+
+/* Which of known_headers name is, case-insensitively (HK_OTHER if none).
+ * Parsed headers have theirs in h->kind. */
+static enum header_kind
+header_kind(const char *name)
+{
+	size_t n = strlen(name);
+	int first = name[0] | 0x20; /* lower case, for letters */
+
+	for (size_t i = 0; i < ARRAY_LEN(known_headers); i++)
+		if (known_headers[i].len == n && (known_headers[i].name[0] | 0x20) == first &&
+		    ascii_ncasecmp(name, known_headers[i].name, n) == 0)
+			return known_headers[i].kind;
+	return HK_OTHER;
 }
 
 /* Enter the error state (the first reason wins); returns -1. */
@@ -67,46 +150,135 @@ fail(struct http_in *in, int status, const char *why)
 	return -1;
 }
 
-static void
-append(char **s, size_t *len, const char *at, size_t n)
+/* ---- the string arena ------------------------------------------------ */
+
+/*
+ * Every string of in->msg (headers, target, reason, path, ...) and the
+ * header being assembled (cur_name, cur_value) points into in->arena, or is
+ * NULL. When the arena grows they all move with it: rebase() is the one
+ * place that knows the list.
+ */
+static char *
+rebased(char *p, const char *old, char *new)
 {
-	*s = xrealloc(*s, *len + n + 1);
-	memcpy(*s + *len, at, n);
-	*len += n;
-	(*s)[*len] = '\0';
+	return p == NULL ? NULL : new + (p - old);
 }
 
 static void
-msg_free(struct http_msg *m)
+rebase(struct http_in *in, const char *old, char *new)
 {
+	struct http_msg *m = &in->msg;
+
 	for (size_t i = 0; i < m->n_headers; i++) {
-		free(m->headers[i].name);
-		free(m->headers[i].value);
+		m->headers[i].name = rebased(m->headers[i].name, old, new);
+		m->headers[i].value = rebased(m->headers[i].value, old, new);
 	}
-	free(m->headers);
-	free(m->target);
-	free(m->url_host);
-	free(m->path);
-	free(m->path_only);
-	free(m->host_header);
-	free(m->reason);
-	memset(m, 0, sizeof(*m));
+	m->target = rebased(m->target, old, new);
+	m->url_host = rebased(m->url_host, old, new);
+	m->path = rebased(m->path, old, new);
+	m->path_only = rebased(m->path_only, old, new);
+	m->host_header = rebased(m->host_header, old, new);
+	m->reason = rebased(m->reason, old, new);
+	in->cur_name = rebased(in->cur_name, old, new);
+	in->cur_value = rebased(in->cur_value, old, new);
+}
+
+/* Room for n more bytes at the end of the arena. */
+static void
+arena_reserve(struct http_in *in, size_t n)
+{
+	size_t cap = in->arena_cap ? in->arena_cap : HTTP_ARENA_MIN;
+	char *p;
+
+	if (in->arena_len + n <= in->arena_cap)
+		return;
+	while (cap < in->arena_len + n)
+		cap *= 2;
+	p = xmalloc(cap);
+	if (in->arena_len > 0) {
+		memcpy(p, in->arena, in->arena_len);
+		rebase(in, in->arena, p);
+	}
+	free(in->arena);
+	in->arena = p;
+	in->arena_cap = cap;
+}
+
+/* Append n bytes to the string *s (NUL-terminated, *len long), moving it to
+ * the end of the arena first unless it is already the last string there. */
+static void
+append(struct http_in *in, char **s, size_t *len, const char *at, size_t n)
+{
+	int last = *s != NULL && *s + *len + 1 == in->arena + in->arena_len;
+
+	arena_reserve(in, last ? n : *len + n + 1);
+	if (!last) {
+		char *p = in->arena + in->arena_len;
+
+		if (*len > 0)
+			memcpy(p, *s, *len);
+		*s = p;
+		in->arena_len += *len + 1;
+	}
+	memcpy(*s + *len, at, n);
+	*len += n;
+	(*s)[*len] = '\0';
+	in->arena_len += n;
+}
+
+/* A NUL-terminated copy of s[0..n) in the arena; s may point into it. */
+static char *
+arena_strndup(struct http_in *in, const char *s, size_t n)
+{
+	uintptr_t a = (uintptr_t)in->arena, p = (uintptr_t)s;
+	int inside = in->arena != NULL && p >= a && p < a + in->arena_len;
+	size_t off = inside ? (size_t)(p - a) : 0;
+	char *d;
+
+	arena_reserve(in, n + 1);
+	if (inside)
+		s = in->arena + off;
+	d = in->arena + in->arena_len;
+	if (n > 0)
+		memcpy(d, s, n);
+	d[n] = '\0';
+	in->arena_len += n + 1;
+	return d;
+}
+
+/* Forget the message's strings, keeping the memory for the next one. */
+static void
+msg_clear(struct http_in *in)
+{
+	struct http_header *h = in->msg.headers;
+
+	memset(&in->msg, 0, sizeof(in->msg));
+	in->msg.headers = h;
+	in->arena_len = 0;
+	if (in->arena_cap > HTTP_ARENA_KEEP) {
+		free(in->arena);
+		in->arena = NULL;
+		in->arena_cap = 0;
+	}
+	if (in->headers_cap > HTTP_HEADERS_KEEP) {
+		free(in->msg.headers);
+		in->msg.headers = NULL;
+		in->headers_cap = 0;
+	}
 }
 
 /* Forget the current message: back to the start of a head. */
 static void
 message_reset(struct http_in *in)
 {
-	msg_free(&in->msg);
+	msg_clear(in);
 	in->msg.is_request = in->parser.type == HTTP_REQUEST;
-	free(in->cur_name);
-	free(in->cur_value);
 	in->cur_name = in->cur_value = NULL;
 	in->cur_name_len = in->cur_value_len = 0;
 	in->last_was_value = 0;
 	in->last_byte = 0;
 	in->head_bytes = 0;
-	in->target_len = in->reason_len = in->headers_cap = 0;
+	in->target_len = in->reason_len = 0;
 	in->msg_complete = 0;
 	in->scan_state = SCAN_START_LINE;
 	in->sl_part = 0;
@@ -272,10 +444,29 @@ scan_head_byte(struct http_in *in, unsigned char c, const char **why)
 static size_t
 scan_head(struct http_in *in, const char *data, size_t n, const char **why)
 {
+	const unsigned char *d = (const unsigned char *)data;
+
 	*why = NULL;
 	for (size_t i = 0; i < n; i++) {
-		int r = scan_head_byte(in, (unsigned char)data[i], why);
+		int r;
 
+		/* fast path over the bulk of a head: runs of field-value bytes
+		 * in a line, of token bytes in a name; scan_head_byte would
+		 * only record them as the last byte */
+		if (in->last_byte != '\r' && in->scan_state == SCAN_IN_LINE &&
+		    is_field_char(d[i])) {
+			while (i + 1 < n && is_field_char(d[i + 1]))
+				i++;
+			in->last_byte = (char)d[i];
+			continue;
+		}
+		if (in->last_byte != '\r' && in->scan_state == SCAN_IN_NAME && is_tchar(d[i])) {
+			while (i + 1 < n && is_tchar(d[i + 1]))
+				i++;
+			in->last_byte = (char)d[i];
+			continue;
+		}
+		r = scan_head_byte(in, d[i], why);
 		if (r < 0)
 			return i;
 		if (r > 0)
@@ -301,17 +492,26 @@ scan_framing(struct http_in *in, const char *from, const char *to)
 
 /* ---- hosts and request-targets --------------------------------------- */
 
-/* Lower-case copy without one trailing dot. */
+/* Lower-case copy (in the arena) without one trailing dot. */
 static char *
-host_normalize(const char *s, size_t n)
+host_normalize(struct http_in *in, const char *s, size_t n)
 {
 	char *h;
 
 	if (n > 1 && s[n - 1] == '.')
 		n--;
-	h = xstrndup(s, n);
+	h = arena_strndup(in, s, n);
 	ascii_lower(h);
 	return h;
+}
+
+/* Is s[0..n), normalized as host_normalize does, the string host? */
+static int
+host_same(const char *s, size_t n, const char *host)
+{
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	return strlen(host) == n && ascii_ncasecmp(s, host, n) == 0;
 }
 
 static int
@@ -352,9 +552,9 @@ port_parse(const char *s, uint16_t *port)
 	return 0;
 }
 
-/* Host header value → normalized host and port (0 if none). */
+/* Host header value → its host part (not normalized) and port (0 if none). */
 static int
-authority_parse(const char *s, char **host, uint16_t *port)
+authority_parse(const char *s, const char **host, size_t *hostlen, uint16_t *port)
 {
 	const char *h = s, *rest;
 	size_t n;
@@ -375,7 +575,8 @@ authority_parse(const char *s, char **host, uint16_t *port)
 	if (!host_chars_ok(h, n, literal) || (n == 0 && *rest != '\0') ||
 	    port_parse(rest, port) < 0)
 		return -1;
-	*host = host_normalize(h, n);
+	*host = h;
+	*hostlen = n;
 	return 0;
 }
 
@@ -385,22 +586,30 @@ url_field(const struct http_parser_url *u, int f)
 	return (u->field_set & (1 << f)) != 0;
 }
 
+/* path_only = the path ("/" if none); path = path_only "?" query. Both are
+ * copies in the arena (which may move: m->target is read after each). */
 static void
-url_path(struct http_msg *m, const struct http_parser_url *u)
+url_path(struct http_in *in, const struct http_parser_url *u)
 {
-	const char *t = m->target, *path = "/";
-	size_t plen = 1;
+	struct http_msg *m = &in->msg;
+	size_t plen = url_field(u, UF_PATH) ? u->field_data[UF_PATH].len : 1;
+	size_t qlen = u->field_data[UF_QUERY].len;
 
-	if (url_field(u, UF_PATH)) {
-		path = t + u->field_data[UF_PATH].off;
-		plen = u->field_data[UF_PATH].len;
-	}
-	m->path_only = xstrndup(path, plen);
-	if (url_field(u, UF_QUERY))
-		m->path = xasprintf("%s?%.*s", m->path_only, (int)u->field_data[UF_QUERY].len,
-		    t + u->field_data[UF_QUERY].off);
+	if (url_field(u, UF_PATH))
+		m->path_only = arena_strndup(in, m->target + u->field_data[UF_PATH].off, plen);
 	else
-		m->path = xstrdup(m->path_only);
+		m->path_only = arena_strndup(in, "/", 1);
+	if (!url_field(u, UF_QUERY)) {
+		m->path = m->path_only;
+		return;
+	}
+	arena_reserve(in, plen + 1 + qlen + 1);
+	m->path = in->arena + in->arena_len;
+	memcpy(m->path, m->path_only, plen);
+	m->path[plen] = '?';
+	memcpy(m->path + plen + 1, m->target + u->field_data[UF_QUERY].off, qlen);
+	m->path[plen + 1 + qlen] = '\0';
+	in->arena_len += plen + 1 + qlen + 1;
 }
 
 /* absolute-form: http[s]://host[:port][/path][?query] */
@@ -426,8 +635,8 @@ target_absolute(struct http_in *in)
 		return fail(in, 400, "invalid port in request-target");
 	m->url_port = u.port;
 	m->url_host =
-	    host_normalize(m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
-	url_path(m, &u);
+	    host_normalize(in, m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
+	url_path(in, &u);
 	return 0;
 }
 
@@ -442,10 +651,9 @@ target_authority(struct http_in *in)
 	if (http_parser_parse_url(m->target, in->target_len, 1, &u) != 0 || u.port == 0)
 		return fail(in, 400, "malformed CONNECT authority");
 	m->url_host =
-	    host_normalize(m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
+	    host_normalize(in, m->target + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len);
 	m->url_port = u.port;
-	m->path = xstrdup(m->target);
-	m->path_only = xstrdup(m->target);
+	m->path = m->path_only = m->target;
 	return 0;
 }
 
@@ -466,13 +674,15 @@ request_target(struct http_in *in)
 	if (strcmp(t, "*") == 0) {
 		if (m->method != HTTP_OPTIONS)
 			return fail(in, 400, "asterisk-form is only for OPTIONS");
-		m->path = xstrdup(t);
-		m->path_only = xstrdup(t);
+		m->path = m->path_only = m->target;
 		return 0;
 	}
 	if (t[0] == '/') {
-		m->path = xstrdup(t);
-		m->path_only = xstrndup(t, strcspn(t, "?"));
+		size_t n = strcspn(t, "?");
+
+		/* the message's strings are read-only: share them */
+		m->path = m->target;
+		m->path_only = t[n] == '\0' ? m->target : arena_strndup(in, t, n);
 		return 0;
 	}
 	return target_absolute(in);
@@ -483,7 +693,8 @@ static int
 request_host(struct http_in *in)
 {
 	struct http_msg *m = &in->msg;
-	char *host = NULL;
+	const char *host;
+	size_t hostlen;
 	uint16_t port, dflt = m->url_is_https ? 443 : 80;
 	int same;
 
@@ -492,11 +703,10 @@ request_host(struct http_in *in)
 			return fail(in, 400, "missing Host header");
 		return 0;
 	}
-	if (authority_parse(m->host_header, &host, &port) < 0)
+	if (authority_parse(m->host_header, &host, &hostlen, &port) < 0)
 		return fail(in, 400, "malformed Host header");
-	same = strcmp(host, m->url_host ? m->url_host : host) == 0 &&
+	same = (m->url_host == NULL || host_same(host, hostlen, m->url_host)) &&
 	       (port ? port : dflt) == (m->url_port ? m->url_port : dflt);
-	free(host);
 	if (!same && m->url_host != NULL && m->method != HTTP_CONNECT)
 		return fail(in, 400, "Host header does not match request-target");
 	return 0;
@@ -517,28 +727,40 @@ rtrim(char *s, size_t len)
 }
 
 static int
-header_special(struct http_in *in, const char *name, const char *value, size_t trimmed)
+header_special(
+    struct http_in *in, enum header_kind kind, const char *name, char *value, size_t trimmed)
 {
 	struct http_msg *m = &in->msg;
 
-	if (m->is_request && ascii_casecmp(name, "Host") == 0) {
+	switch (kind) {
+	case HK_HOST:
+		if (!m->is_request)
+			break;
 		if (m->host_header != NULL)
 			return fail(in, 400, "duplicate Host header");
-		m->host_header = xstrdup(value);
-	} else if (ascii_casecmp(name, "Transfer-Encoding") == 0) {
+		m->host_header = value; /* shares the header's string */
+		break;
+	case HK_TRANSFER_ENCODING:
 		/* only exactly "chunked": we re-frame, other codings would
 		 * reach the peer undeclared */
 		if (trimmed > 0 || ascii_casecmp(value, "chunked") != 0 ||
 		    http_msg_header(m, name) != NULL)
 			return fail(in, 400, "unsupported transfer-encoding");
-	} else if (ascii_casecmp(name, "Content-Length") == 0) {
+		break;
+	case HK_CONTENT_LENGTH:
 		if (http_msg_header(m, name) != NULL)
 			return fail(in, 400, "duplicate Content-Length");
-	} else if (ascii_casecmp(name, "Expect") == 0) {
+		break;
+	case HK_EXPECT:
 		if (m->is_request && ascii_casecmp(value, "100-continue") == 0)
 			m->expect_continue = 1;
-	} else if (ascii_casecmp(name, "Upgrade") == 0)
+		break;
+	case HK_UPGRADE:
 		m->upgrade = 1;
+		break;
+	default:
+		break;
+	}
 	return 0;
 }
 
@@ -548,12 +770,15 @@ header_finish(struct http_in *in)
 {
 	struct http_msg *m = &in->msg;
 	struct http_header *h;
-	char *name = in->cur_name, *value = in->cur_value;
+	char *name, *value;
+	enum header_kind kind = HK_OTHER;
 	size_t trimmed;
 	int r = 0;
 
-	if (value == NULL)
-		value = xstrdup("");
+	if (in->cur_value == NULL)
+		append(in, &in->cur_value, &in->cur_value_len, "", 0);
+	name = in->cur_name;
+	value = in->cur_value;
 	trimmed = rtrim(value, in->cur_value_len);
 	in->cur_name = in->cur_value = NULL;
 	in->cur_name_len = in->cur_value_len = 0;
@@ -562,20 +787,20 @@ header_finish(struct http_in *in)
 		r = fail(in, 400, "empty header name");
 	else if (m->n_headers >= in->max_headers)
 		r = fail(in, 431, "too many header fields");
-	else
-		r = header_special(in, name, value, trimmed);
-	if (r < 0) {
-		free(name);
-		free(value);
-		return -1;
+	else {
+		kind = header_kind(name);
+		r = header_special(in, kind, name, value, trimmed);
 	}
+	if (r < 0)
+		return -1; /* the strings stay in the arena until the reset */
 	if (m->n_headers == in->headers_cap) {
-		in->headers_cap = in->headers_cap ? in->headers_cap * 2 : 16;
+		in->headers_cap = in->headers_cap ? in->headers_cap * 2 : HTTP_HEADERS_MIN;
 		m->headers = xrealloc(m->headers, in->headers_cap * sizeof(*h));
 	}
 	h = &m->headers[m->n_headers++];
 	h->name = name;
 	h->value = value;
+	h->kind = (int)kind;
 	return 0;
 }
 
@@ -600,7 +825,7 @@ response_check(struct http_in *in)
 
 	m->status = (int)in->parser.status_code;
 	if (m->reason == NULL)
-		m->reason = xstrdup("");
+		append(in, &m->reason, &in->reason_len, "", 0);
 	if (m->major != 1)
 		return fail(in, 502, "unsupported HTTP version in response");
 	if (m->status < 100 || m->status > 599)
@@ -646,7 +871,7 @@ on_url(http_parser *p, const char *at, size_t n)
 {
 	struct http_in *in = p->data;
 
-	append(&in->msg.target, &in->target_len, at, n);
+	append(in, &in->msg.target, &in->target_len, at, n);
 	return 0;
 }
 
@@ -655,7 +880,7 @@ on_status(http_parser *p, const char *at, size_t n)
 {
 	struct http_in *in = p->data;
 
-	append(&in->msg.reason, &in->reason_len, at, n);
+	append(in, &in->msg.reason, &in->reason_len, at, n);
 	return 0;
 }
 
@@ -681,7 +906,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar((unsigned char)at[i]))
 			return fail(in, 400, "invalid character in header name");
-	append(&in->cur_name, &in->cur_name_len, at, n);
+	append(in, &in->cur_name, &in->cur_name_len, at, n);
 	return 0;
 }
 
@@ -695,7 +920,7 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!is_field_char((unsigned char)at[i]))
 			return fail(in, 400, "invalid character in header value");
-	append(&in->cur_value, &in->cur_value_len, at, n);
+	append(in, &in->cur_value, &in->cur_value_len, at, n);
 	in->last_was_value = 1;
 	return 0;
 }
@@ -881,9 +1106,28 @@ http_in_init(struct http_in *in, int is_request, unsigned max_header_bytes, unsi
 }
 
 void
+http_in_reset(struct http_in *in, unsigned max_header_bytes, unsigned max_headers)
+{
+	http_parser_init(&in->parser, (enum http_parser_type)in->parser.type);
+	in->state = HTTP_IN_HEAD;
+	in->max_header_bytes = max_header_bytes ? max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
+	in->max_headers = max_headers ? max_headers : HTTP_DEFAULT_MAX_HEADERS;
+	in->skip_body = 0;
+	in->error_status = 0;
+	in->error = NULL;
+	message_reset(in);
+}
+
+void
 http_in_free(struct http_in *in)
 {
 	message_reset(in);
+	free(in->arena);
+	in->arena = NULL;
+	in->arena_cap = 0;
+	free(in->msg.headers);
+	in->msg.headers = NULL;
+	in->headers_cap = 0;
 }
 
 size_t
@@ -959,11 +1203,10 @@ token_listed(const char *list, const char *name)
 int
 http_header_is_hop(const struct http_msg *msg, const char *name)
 {
-	for (size_t i = 0; i < ARRAY_LEN(hop_headers); i++)
-		if (ascii_casecmp(name, hop_headers[i]) == 0)
-			return 1;
+	if (header_kind(name) >= HK_HOP)
+		return 1;
 	for (size_t i = 0; i < msg->n_headers; i++)
-		if (ascii_casecmp(msg->headers[i].name, "Connection") == 0 &&
+		if (msg->headers[i].kind == HK_CONNECTION &&
 		    token_listed(msg->headers[i].value, name))
 			return 1;
 	return 0;
@@ -971,39 +1214,181 @@ http_header_is_hop(const struct http_msg *msg, const char *name)
 
 /* ---- public: writing ----------------------------------------------------- */
 
+/*
+ * A head is assembled in a buffer on the stack and added to the evbuffer in
+ * one piece (a printf per line cost more than the rest of the head).
+ */
+struct head_buf {
+	struct evbuffer *out;
+	size_t len;
+	char buf[2048];
+};
+
 static void
-write_headers(struct evbuffer *out, const struct http_msg *m)
+hb_flush(struct head_buf *b)
 {
+	if (b->len > 0)
+		evbuffer_add(b->out, b->buf, b->len);
+	b->len = 0;
+}
+
+static void
+hb_put(struct head_buf *b, const char *s, size_t n)
+{
+	if (n > sizeof(b->buf) - b->len) {
+		hb_flush(b);
+		if (n > sizeof(b->buf)) {
+			evbuffer_add(b->out, s, n);
+			return;
+		}
+	}
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+}
+
+static void
+hb_str(struct head_buf *b, const char *s)
+{
+	hb_put(b, s, strlen(s));
+}
+
+#define hb_lit(b, s) hb_put((b), (s), sizeof(s) - 1)
+
+/* Decimal, as printf's %llu / %d. */
+static void
+hb_u64(struct head_buf *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	hb_put(b, d + i, sizeof(d) - i);
+}
+
+static void
+hb_int(struct head_buf *b, int v)
+{
+	if (v < 0) {
+		hb_lit(b, "-");
+		hb_u64(b, (uint64_t)0 - (uint64_t)(int64_t)v);
+	} else
+		hb_u64(b, (uint64_t)v);
+}
+
+/* The tokens of a message's Connection header(s), parsed once per head. */
+#define CONN_TOKENS_MAX 16
+
+struct conn_tokens {
+	size_t n;
+	int overflow; /* more than CONN_TOKENS_MAX: use token_listed */
+	const char *tok[CONN_TOKENS_MAX];
+	size_t len[CONN_TOKENS_MAX];
+};
+
+/* The same split as token_listed. */
+static void
+conn_tokens_add(struct conn_tokens *ct, const char *list)
+{
+	while (*list != '\0') {
+		size_t n, t;
+
+		list += strspn(list, " \t,");
+		n = t = strcspn(list, ",");
+		while (t > 0 && (list[t - 1] == ' ' || list[t - 1] == '\t'))
+			t--;
+		if (t > 0) {
+			if (ct->n == CONN_TOKENS_MAX) {
+				ct->overflow = 1;
+				return;
+			}
+			ct->tok[ct->n] = list;
+			ct->len[ct->n++] = t;
+		}
+		list += n;
+	}
+}
+
+/* Does a Connection header of m name this header? */
+static int
+conn_listed(const struct conn_tokens *ct, const struct http_msg *m, const char *name)
+{
+	size_t nlen;
+
+	if (ct->overflow) {
+		for (size_t i = 0; i < m->n_headers; i++)
+			if (m->headers[i].kind == HK_CONNECTION &&
+			    token_listed(m->headers[i].value, name))
+				return 1;
+		return 0;
+	}
+	if (ct->n == 0)
+		return 0;
+	nlen = strlen(name);
+	for (size_t i = 0; i < ct->n; i++)
+		if (ct->len[i] == nlen && ascii_ncasecmp(ct->tok[i], name, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* The end-to-end headers of m: what http_header_is_hop lets through, and
+ * for requests neither Host nor Expect. */
+static void
+write_headers(struct head_buf *b, const struct http_msg *m)
+{
+	struct conn_tokens ct;
+
+	ct.n = 0;
+	ct.overflow = 0;
+	for (size_t i = 0; i < m->n_headers && !ct.overflow; i++)
+		if (m->headers[i].kind == HK_CONNECTION)
+			conn_tokens_add(&ct, m->headers[i].value);
 	for (size_t i = 0; i < m->n_headers; i++) {
 		const struct http_header *h = &m->headers[i];
+		int k = h->kind;
 
-		if (http_header_is_hop(m, h->name))
+		if (k >= HK_HOP || conn_listed(&ct, m, h->name))
 			continue;
-		if (m->is_request &&
-		    (ascii_casecmp(h->name, "Host") == 0 || ascii_casecmp(h->name, "Expect") == 0))
+		if (m->is_request && (k == HK_HOST || k == HK_EXPECT))
 			continue;
-		evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
+		hb_str(b, h->name);
+		hb_lit(b, ": ");
+		hb_str(b, h->value);
+		hb_lit(b, "\r\n");
 	}
 }
 
 static void
-write_framing(struct evbuffer *out, enum http_body body, uint64_t length)
+write_framing(struct head_buf *b, enum http_body body, uint64_t length)
 {
-	if (body == HTTP_BODY_LENGTH)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)length);
-	else if (body == HTTP_BODY_CHUNKED)
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (body == HTTP_BODY_LENGTH) {
+		hb_lit(b, "Content-Length: ");
+		hb_u64(b, length);
+		hb_lit(b, "\r\n");
+	} else if (body == HTTP_BODY_CHUNKED)
+		hb_lit(b, "Transfer-Encoding: chunked\r\n");
 }
 
 void
 http_write_request_head(
     struct evbuffer *out, const struct http_msg *req, const char *path, const char *authority)
 {
-	evbuffer_add_printf(
-	    out, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->method_name, path, authority);
-	write_headers(out, req);
-	write_framing(out, req->body, req->content_length);
-	evbuffer_add(out, "\r\n", 2);
+	struct head_buf b;
+
+	b.out = out;
+	b.len = 0;
+	hb_str(&b, req->method_name);
+	hb_lit(&b, " ");
+	hb_str(&b, path);
+	hb_lit(&b, " HTTP/1.1\r\nHost: ");
+	hb_str(&b, authority);
+	hb_lit(&b, "\r\n");
+	write_headers(&b, req);
+	write_framing(&b, req->body, req->content_length);
+	hb_lit(&b, "\r\n");
+	hb_flush(&b);
 }
 
 static int
@@ -1035,33 +1420,52 @@ http_write_response_head(struct evbuffer *out, const struct http_msg *resp, int 
 {
 	enum http_body framing = response_framing(resp, head_request, client_minor);
 	const char *reason = resp->reason, *cl;
+	struct head_buf b;
 
 	if (reason == NULL || *reason == '\0')
 		reason = http_status_text(resp->status);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", resp->status, reason);
-	write_headers(out, resp);
+	b.out = out;
+	b.len = 0;
+	hb_lit(&b, "HTTP/1.1 ");
+	hb_int(&b, resp->status);
+	hb_lit(&b, " ");
+	hb_str(&b, reason);
+	hb_lit(&b, "\r\n");
+	write_headers(&b, resp);
 	if (head_request || resp->status == 304) {
 		/* describes the resource, not this message */
-		if ((cl = http_msg_header(resp, "Content-Length")) != NULL)
-			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+		if ((cl = http_msg_header(resp, "Content-Length")) != NULL) {
+			hb_lit(&b, "Content-Length: ");
+			hb_str(&b, cl);
+			hb_lit(&b, "\r\n");
+		}
 	} else if (framing == HTTP_BODY_NONE && status_has_body(resp->status))
-		write_framing(out, HTTP_BODY_LENGTH, 0);
+		write_framing(&b, HTTP_BODY_LENGTH, 0);
 	else
-		write_framing(out, framing, resp->content_length);
+		write_framing(&b, framing, resp->content_length);
 	if (close || framing == HTTP_BODY_EOF)
-		evbuffer_add_printf(out, "Connection: close\r\n");
+		hb_lit(&b, "Connection: close\r\n");
 	else if (client_minor == 0)
-		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
-	evbuffer_add(out, "\r\n", 2);
+		hb_lit(&b, "Connection: keep-alive\r\n");
+	hb_lit(&b, "\r\n");
+	hb_flush(&b);
 	return framing;
 }
 
 void
 http_write_chunk(struct evbuffer *out, const char *data, size_t len)
 {
+	static const char hex[] = "0123456789abcdef";
+	char line[2 * sizeof(size_t) + 2];
+	size_t i = sizeof(line) - 2;
+
 	if (len == 0)
 		return; /* a zero-size chunk would end the body */
-	evbuffer_add_printf(out, "%zx\r\n", len);
+	line[sizeof(line) - 2] = '\r';
+	line[sizeof(line) - 1] = '\n';
+	for (size_t v = len; v > 0; v >>= 4)
+		line[--i] = hex[v & 15];
+	evbuffer_add(out, line + i, sizeof(line) - i);
 	evbuffer_add(out, data, len);
 	evbuffer_add(out, "\r\n", 2);
 }

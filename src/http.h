@@ -28,9 +28,12 @@ enum http_body {
 struct http_header {
 	char *name;
 	char *value;
+	int kind;                       /* private to http.c: a known name? */
 };
 
-/* A parsed head. All strings are owned by the message. */
+/* A parsed head. All strings are owned by the message (they live in its
+ * http_in's arena until the next message or http_in_free) and are
+ * read-only: path, path_only and target may be one string. */
 struct http_msg {
 	int is_request;
 	unsigned short major, minor;
@@ -85,13 +88,16 @@ struct http_in {
 	int skip_body;                  /* response to HEAD (or 304/204 rules) */
 	int error_status;               /* 400, 431, 501 (requests), 502 (responses) */
 	const char *error;              /* static one-line reason */
-	/* parser scratch: header being assembled, last byte seen (bare LF check) */
+	/* parser scratch: header being assembled (in the arena), last byte seen
+	 * (bare LF check) */
 	char *cur_name, *cur_value;
 	size_t cur_name_len, cur_value_len;
 	int last_was_value;
 	char last_byte;
 	/* private to http.c */
 	size_t target_len, reason_len, headers_cap;
+	char *arena;                    /* the message's strings */
+	size_t arena_len, arena_cap;
 	int msg_complete;               /* message ended right after its head */
 	int scan_state;                 /* line-structure check of the head */
 	unsigned sl_part;               /* start-line check: part and offset */
@@ -103,6 +109,9 @@ struct http_in {
 void http_in_init(struct http_in *in, int is_request, unsigned max_header_bytes,
     unsigned max_headers, const struct http_in_cb *cb, void *arg);
 void http_in_free(struct http_in *in);
+/* Start over as a fresh http_in_init of the same type, callbacks and
+ * argument would, with these limits, keeping the memory already allocated. */
+void http_in_reset(struct http_in *in, unsigned max_header_bytes, unsigned max_headers);
 
 /*
  * Feed bytes; returns how many were consumed. Parsing stops early when the

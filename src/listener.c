@@ -61,8 +61,8 @@ listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+		/* inet_ntop + snprintf cost 5% of a connection-per-request */
+		format_ipv4_port(&in->sin_addr, ntohs(in->sin_port), buf, len);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));

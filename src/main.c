@@ -421,6 +421,7 @@ main(int argc, char **argv)
 	 * same user (LeakSanitizer needs both, hence not in ASan builds) */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
+	malloc_tune();
 	if (tls_global_init() < 0)
 		fatalx("cannot initialise wolfSSL");
 	if (app.test_only) {

@@ -10,7 +10,7 @@
 #include <dirent.h>
 #include <event2/buffer.h>
 #include <inttypes.h>
-#include <stdio.h>              /* defines __GLIBC__ (via features.h) */
+#include <stdio.h> /* defines __GLIBC__ (via features.h) */
 
 /* mallinfo2 (size_t fields) appeared in glibc 2.33; the older mallinfo's
  * int fields wrap at 2 GiB, so it is not used as a fallback. */
@@ -48,7 +48,7 @@ procstats_open_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;           /* the descriptor opendir() itself holds */
+	return n - 1; /* the descriptor opendir() itself holds */
 }
 
 void
@@ -61,10 +61,12 @@ procstats_render_metrics(struct evbuffer *out)
 		    "# HELP mtlsd_heap_in_use_bytes Heap bytes allocated and not freed "
 		    "(glibc mallinfo2: uordblks + hblkhd).\n"
 		    "# TYPE mtlsd_heap_in_use_bytes gauge\n"
-		    "mtlsd_heap_in_use_bytes %" PRId64 "\n", heap);
+		    "mtlsd_heap_in_use_bytes %" PRId64 "\n",
+		    heap);
 	if (fds >= 0)
 		evbuffer_add_printf(out,
 		    "# HELP mtlsd_open_fds Open file descriptors of the process.\n"
 		    "# TYPE mtlsd_open_fds gauge\n"
-		    "mtlsd_open_fds %" PRId64 "\n", fds);
+		    "mtlsd_open_fds %" PRId64 "\n",
+		    fds);
 }

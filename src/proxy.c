@@ -48,16 +48,17 @@ struct dconn {
 	struct stream *ds;
 	enum dc_state state;
 	struct http_in req;
-	struct http_in resp;
-	int resp_init;
+	struct http_in resp;            /* reset for each response, memory kept */
 	struct generation *gen;         /* held for one request */
 	struct dest *dest;
 	struct upconn *up;
 	char *up_path;
 	unsigned req_done : 1, resp_head_sent : 1, interim : 1, close_after : 1,
 	    up_reusable : 1, up_reused : 1, retried : 1, head_request : 1,
-	    linger_started : 1, in_pump : 1, pump_again : 1, continue_sent : 1;
+	    linger_started : 1, in_pump : 1, pump_again : 1, continue_sent : 1,
+	    in_move : 1;
 	enum http_body resp_framing;
+	size_t moved;                   /* body bytes dc_feed moves, not copies */
 	int status;
 	uint64_t t_start, t_up, bytes_in, bytes_out;
 	struct event *timer, *reap;
@@ -109,15 +110,17 @@ dc_on_ds_write_error(struct stream *s, void *arg)
 	dc_close(arg);
 }
 
+/* Upstream activity restarts the response timeout (after the pump: a
+ * response that completes here arms the idle timer instead, once). */
 static void
 dc_on_up_io(struct stream *s, void *arg)
 {
 	struct dconn *dc = arg;
 
 	(void)s;
+	dc_pump(dc);
 	if (dc->state == DC_EXCHANGE)
 		dc_arm(dc, dc_cfg(dc)->timeouts.upstream_response_ms);
-	dc_pump(dc);
 }
 
 static void
@@ -139,12 +142,37 @@ static const struct stream_cb up_cb = {
 
 /* ---- body relays ---- */
 
+/*
+ * A body relayed as is (Content-Length, or delimited by the close) is not
+ * copied: the parser still sees every byte, the callbacks only count them,
+ * and dc_feed moves the evbuffer chains they came in to the other side.
+ * Chunked bodies are decoded and re-framed, so they are copied.
+ */
+static struct evbuffer *
+dc_req_move_to(const struct dconn *dc)
+{
+	return dc->req.msg.body == HTTP_BODY_LENGTH ? dc->up->s->out : NULL;
+}
+
+static struct evbuffer *
+dc_resp_move_to(const struct dconn *dc)
+{
+	if (dc->resp.msg.body == HTTP_BODY_CHUNKED)
+		return NULL;
+	return dc->resp_framing == HTTP_BODY_LENGTH || dc->resp_framing == HTTP_BODY_EOF ?
+	    dc->ds->out : NULL;
+}
+
 static int
 dc_req_body(void *arg, const char *data, size_t len)
 {
 	struct dconn *dc = arg;
 
 	dc->bytes_in += len;
+	if (dc->in_move) {
+		dc->moved += len;
+		return 0;
+	}
 	if (dc->req.msg.body == HTTP_BODY_CHUNKED)
 		http_write_chunk(dc->up->s->out, data, len);
 	else
@@ -158,6 +186,10 @@ dc_resp_body(void *arg, const char *data, size_t len)
 	struct dconn *dc = arg;
 
 	dc->bytes_out += len;
+	if (dc->in_move) {
+		dc->moved += len;
+		return 0;
+	}
 	if (dc->resp_framing == HTTP_BODY_CHUNKED)
 		http_write_chunk(dc->ds->out, data, len);
 	else
@@ -168,13 +200,19 @@ dc_resp_body(void *arg, const char *data, size_t len)
 static const struct http_in_cb req_cb = { .on_body = dc_req_body };
 static const struct http_in_cb resp_cb = { .on_body = dc_resp_body };
 
-/* Feed buffered bytes until the parser pauses or fails; bytes consumed. */
+/*
+ * Feed buffered bytes until the parser pauses or fails; bytes consumed.
+ * With move_to, body bytes go there as they are (see dc_req_move_to): a
+ * feed that starts in the body consumes nothing but body bytes (the parser
+ * pauses at the end of a message), and the callbacks saw all of them.
+ */
 static size_t
-dc_feed(struct http_in *in, struct evbuffer *buf)
+dc_feed(struct dconn *dc, struct http_in *in, struct evbuffer *buf, struct evbuffer *move_to)
 {
 	struct evbuffer_iovec v[8];
 	size_t total = 0;
 
+	dc->in_move = move_to != NULL && in->state == HTTP_IN_BODY;
 	for (;;) {
 		int n = evbuffer_peek(buf, -1, NULL, v, 8);
 		size_t used = 0;
@@ -189,11 +227,19 @@ dc_feed(struct http_in *in, struct evbuffer *buf)
 			stop = c < v[i].iov_len ||
 			    (in->state != HTTP_IN_HEAD && in->state != HTTP_IN_BODY);
 		}
-		evbuffer_drain(buf, used);
+		if (dc->in_move) {
+			assert(dc->moved == used);
+			if (evbuffer_remove_buffer(buf, move_to, used) != (int)used)
+				fatalx("out of memory relaying a body");
+			dc->moved = 0;
+		} else
+			evbuffer_drain(buf, used);
 		total += used;
 		if (stop || n <= 8)
-			return total;
+			break;
 	}
+	dc->in_move = 0;
+	return total;
 }
 
 /* ---- end of a request ---- */
@@ -202,10 +248,11 @@ static void
 dc_access_log(struct dconn *dc)
 {
 	const struct http_msg *rq = &dc->req.msg;
-	uint64_t now = now_ms();
+	uint64_t now;
 
 	if (!log_access_enabled())
 		return;
+	now = now_ms();
 	log_access("client=%s mapping=%s method=%s path=%s status=%d req_bytes=%llu "
 	    "resp_bytes=%llu upstream_ms=%llu total_ms=%llu cert_serial=%s upstream_conn=%s",
 	    dc->peer, dc->dest ? dc->dest->m->name : "-",
@@ -228,10 +275,6 @@ dc_end_request(struct dconn *dc)
 		dc->up->requests++;
 		pool_release(dc->up, dc->up_reusable);
 		dc->up = NULL;
-	}
-	if (dc->resp_init) {
-		http_in_free(&dc->resp);
-		dc->resp_init = 0;
 	}
 	free(dc->up_path);
 	dc->up_path = NULL;
@@ -547,11 +590,8 @@ dc_attach_upstream(struct dconn *dc)
 		evbuffer_add(dc->ds->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		dc->continue_sent = 1;
 	}
-	if (dc->resp_init)
-		http_in_free(&dc->resp);
-	http_in_init(&dc->resp, 0, cfg->limits.max_header_bytes, MAX_HEADERS, &resp_cb, dc);
+	http_in_reset(&dc->resp, cfg->limits.max_header_bytes, MAX_HEADERS);
 	http_in_set_skip_body(&dc->resp, dc->head_request);
-	dc->resp_init = 1;
 	dc->t_up = now_ms();
 	if (dc->req.state == HTTP_IN_HEAD_DONE)
 		http_in_resume(&dc->req);
@@ -594,7 +634,7 @@ dc_pump_head(struct dconn *dc)
 		dc_close(dc);
 		return;
 	}
-	dc_feed(rq, dc->ds->in);
+	dc_feed(dc, rq, dc->ds->in, NULL);
 	if (rq->state == HTTP_IN_HEAD_DONE) {
 		dc_request_head(dc);
 	} else if (rq->state == HTTP_IN_ERROR) {
@@ -612,7 +652,7 @@ dc_pump_body(struct dconn *dc)
 
 	if (!dc->req_done && dc->up != NULL &&
 	    evbuffer_get_length(dc->up->s->out) < OUT_HIGH) {
-		if (dc_feed(rq, dc->ds->in) > 0)
+		if (dc_feed(dc, rq, dc->ds->in, dc_req_move_to(dc)) > 0)
 			dc_arm(dc, dc->gen->cfg->timeouts.upstream_response_ms);
 		if (rq->state == HTTP_IN_DONE) {
 			if (rq->msg.body == HTTP_BODY_CHUNKED)
@@ -658,7 +698,7 @@ dc_pump_response(struct dconn *dc)
 	struct stream *us = dc->up->s;
 
 	while (evbuffer_get_length(dc->ds->out) < OUT_HIGH) {
-		size_t used = dc_feed(rs, us->in);
+		size_t used = dc_feed(dc, rs, us->in, dc_resp_move_to(dc));
 
 		if (rs->state == HTTP_IN_BODY && us->eof && evbuffer_get_length(us->in) == 0)
 			http_in_feed(rs, NULL, 0);      /* EOF ends an EOF-delimited body */
@@ -822,8 +862,7 @@ dc_reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (dc->up != NULL)
 		pool_release(dc->up, 0);
-	if (dc->resp_init)
-		http_in_free(&dc->resp);
+	http_in_free(&dc->resp);
 	http_in_free(&dc->req);
 	generation_unref(&dc->gen);
 	stream_free(dc->ds);
@@ -888,11 +927,12 @@ proxy_accept(struct worker *w, int fd, const char *peer, const char *mapping)
 	dc = xcalloc(1, sizeof(*dc));
 	dc->w = w;
 	dc->id = ++w->next_conn_id;
-	snprintf(dc->peer, sizeof(dc->peer), "%s", peer);
+	str_copy(dc->peer, sizeof(dc->peer), peer);
 	dc->listener_mapping = mapping ? xstrdup(mapping) : NULL;
 	dc->timer = evtimer_new(w->base, dc_timeout, dc);
 	dc->reap = event_new(w->base, -1, 0, dc_reap, dc);
 	http_in_init(&dc->req, 1, cfg->limits.max_header_bytes, MAX_HEADERS, &req_cb, dc);
+	http_in_init(&dc->resp, 0, cfg->limits.max_header_bytes, MAX_HEADERS, &resp_cb, dc);
 	dc->ds = stream_new_plain(w->base, fd, &ds_cb, dc);
 	dc->state = DC_HEAD;
 	TAILQ_INSERT_TAIL(&w->conns, dc, link);

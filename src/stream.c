@@ -41,10 +41,16 @@ stream_new(struct event_base *base, int fd, const struct stream_cb *cb, void *ar
 	return s;
 }
 
+/*
+ * Register the events the state calls for, touching the loop (an epoll_ctl)
+ * only when that changes. Output is written by stream_flush as soon as the
+ * owner queues it; the write event is only for what the socket did not take
+ * then, so a request that fits the socket buffer costs no epoll_ctl.
+ */
 static void
 stream_update(struct stream *s)
 {
-	int want_r = 0, want_w = 0;
+	unsigned want_r = 0, want_w = 0;
 
 	if (s->error) {
 		want_r = want_w = 0;
@@ -56,16 +62,23 @@ stream_update(struct stream *s)
 	} else {
 		want_r = (s->reading && !s->eof &&
 		    evbuffer_get_length(s->in) < s->read_max) || s->tls_write_wants_read;
-		want_w = evbuffer_get_length(s->out) > 0 || s->tls_read_wants_write;
+		want_w = (s->write_blocked && evbuffer_get_length(s->out) > 0) ||
+		    s->tls_read_wants_write;
 	}
-	if (want_r)
-		event_add(s->rev, NULL);
-	else
-		event_del(s->rev);
-	if (want_w)
-		event_add(s->wev, NULL);
-	else
-		event_del(s->wev);
+	if (want_r != s->rev_on) {
+		if (want_r)
+			event_add(s->rev, NULL);
+		else
+			event_del(s->rev);
+		s->rev_on = want_r;
+	}
+	if (want_w != s->wev_on) {
+		if (want_w)
+			event_add(s->wev, NULL);
+		else
+			event_del(s->wev);
+		s->wev_on = want_w;
+	}
 }
 
 struct stream *
@@ -155,6 +168,9 @@ stream_handshake(struct stream *s)
 		s->handshaking = 0;
 		s->connected = 1;
 		s->tls_read_wants_write = 0;
+		/* output queued while connecting goes out when the socket can */
+		if (evbuffer_get_length(s->out) > 0)
+			s->write_blocked = 1;
 		stream_update(s);
 		s->cb->on_connect(s, s->arg, 1);
 		return;
@@ -253,7 +269,7 @@ stream_do_read(struct stream *s)
 		evbuffer_commit_space(s->in, &vec, n > 0 ? 1 : 0);
 		if (n <= 0)
 			ended = 1;
-		else if (s->tls == NULL && (size_t)n < STREAM_CHUNK)
+		else if (s->tls == NULL ? (size_t)n < STREAM_CHUNK : tls_read_drained(s->tls))
 			break;          /* socket drained; skip the EAGAIN read */
 	}
 	stream_update(s);
@@ -285,6 +301,7 @@ stream_do_write_tls(struct stream *s)
 			/* FALLTHROUGH */
 		case TLS_IO_WANT_WRITE:
 			s->tls_write_len = len;
+			s->write_blocked = 1;
 			return 0;
 		case TLS_IO_CLOSED:
 		case TLS_IO_ERROR:
@@ -304,8 +321,10 @@ stream_do_write_plain(struct stream *s)
 			continue;
 		if (errno == EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			s->write_blocked = 1;
 			return 0;
+		}
 		stream_fail(s, "write", errno);
 		return -1;
 	}
@@ -320,6 +339,8 @@ stream_do_write(struct stream *s)
 	if (s->error || !s->connected)
 		return;
 	r = s->tls ? stream_do_write_tls(s) : stream_do_write_plain(s);
+	if (evbuffer_get_length(s->out) == 0)
+		s->write_blocked = 0;
 	stream_update(s);
 	if (r < 0) {
 		s->cb->on_write_error(s, s->arg);

@@ -41,6 +41,9 @@ struct stream {
 	unsigned eof : 1, error : 1;
 	unsigned tls_read_wants_write : 1, tls_write_wants_read : 1;
 	unsigned drain_pending : 1;     /* out was above write_low */
+	unsigned write_blocked : 1;     /* a write left bytes in out (or none was
+	                                 * tried since it got them): wait for POLLOUT */
+	unsigned rev_on : 1, wev_on : 1;        /* events added to the loop */
 	size_t tls_write_len;           /* wolfSSL retry must repeat the length */
 	char errbuf[256];
 };

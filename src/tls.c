@@ -12,9 +12,11 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "certstore.h"
 #include "config.h"
@@ -32,12 +34,27 @@ struct tls_ctx {
 	WOLFSSL_SESSION *session;       /* last session, offered for resumption */
 };
 
+/*
+ * wolfSSL reads a record in two pieces, the 5-byte header and then the rest,
+ * asking for exactly what it needs: with its own socket I/O that is two
+ * recv() per record and a third that fails with EAGAIN. Our receive callback
+ * reads up to TLS_READAHEAD bytes at once and serves wolfSSL from them
+ * (larger requests go straight to the socket), and remembers whether the
+ * socket had no more, so the caller can stop before the EAGAIN read.
+ */
+#define TLS_READAHEAD 4096
+
 struct tls_conn {
 	WOLFSSL *ssl;
 	struct tls_ctx *ctx;
+	int fd;
 	int offered_session;
 	int failed_tls;
+	int sock_drained;               /* the last recv() got less than asked */
+	int session_saved;              /* tls_conn_save_session done */
+	size_t ra_off, ra_len;          /* unread bytes in ra */
 	char err[256];
+	unsigned char ra[TLS_READAHEAD];
 };
 
 int
@@ -162,17 +179,76 @@ tls_ctx_free(struct tls_ctx *t)
 	free(t);
 }
 
+/* wolfSSL's EmbedReceive error mapping, for an errno. */
+static int
+io_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	if (err == ECONNRESET)
+		return WOLFSSL_CBIO_ERR_CONN_RST;
+	if (err == EINTR)
+		return WOLFSSL_CBIO_ERR_ISR;
+	if (err == EPIPE || err == ECONNABORTED)
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	return WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+/* recv() for io_recv: bytes, or a WOLFSSL_CBIO_ERR_* as EmbedReceive says. */
+static int
+io_recv_sock(struct tls_conn *c, void *buf, size_t len)
+{
+	ssize_t r = recv(c->fd, buf, len, 0);
+
+	if (r < 0) {
+		c->sock_drained = 1;
+		return io_error(errno);
+	}
+	if (r == 0)
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	c->sock_drained = (size_t)r < len;
+	return (int)r;
+}
+
+/* wolfSSL's receive callback: up to sz bytes, from the read-ahead first. */
+static int
+io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	size_t want = (size_t)sz, n;
+	int r;
+
+	(void)ssl;
+	if (c->ra_len == 0) {
+		if (want >= sizeof(c->ra))
+			return io_recv_sock(c, buf, want);
+		if ((r = io_recv_sock(c, c->ra, sizeof(c->ra))) <= 0)
+			return r;
+		c->ra_off = 0;
+		c->ra_len = (size_t)r;
+	}
+	n = want < c->ra_len ? want : c->ra_len;
+	memcpy(buf, c->ra + c->ra_off, n);
+	c->ra_off += n;
+	c->ra_len -= n;
+	return (int)n;
+}
+
 struct tls_conn *
 tls_conn_new(struct tls_ctx *t, int fd)
 {
 	struct tls_conn *c = xcalloc(1, sizeof(*c));
 
 	c->ctx = t;
+	c->fd = fd;
 	tls_ctx_ref(t);
 	if ((c->ssl = wolfSSL_new(t->ctx)) == NULL)
 		goto fail;
 	if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS)
 		goto fail;
+	/* sends stay wolfSSL's own (one send() per record already) */
+	wolfSSL_SSLSetIORecv(c->ssl, io_recv);
+	wolfSSL_SetIOReadCtx(c->ssl, c);
 	if (t->use_sni && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, t->server_name,
 	    (unsigned short)strlen(t->server_name)) != WOLFSSL_SUCCESS)
 		goto fail;
@@ -357,7 +433,16 @@ tls_write(struct tls_conn *c, const void *buf, size_t len, size_t *n)
 int
 tls_pending(struct tls_conn *c)
 {
-	return wolfSSL_pending(c->ssl);
+	return wolfSSL_pending(c->ssl) + (int)c->ra_len;
+}
+
+int
+tls_read_drained(struct tls_conn *c)
+{
+	/* wolfSSL asks for no more than the record it is reading, and
+	 * returns data only once a record is complete: then nothing is left
+	 * but what it decrypted and did not hand out yet (pending) */
+	return c->sock_drained && c->ra_len == 0 && wolfSSL_pending(c->ssl) == 0;
 }
 
 void
@@ -381,12 +466,17 @@ tls_conn_failed_tls(const struct tls_conn *c)
 void
 tls_conn_save_session(struct tls_conn *c)
 {
-	WOLFSSL_SESSION *s = wolfSSL_get1_session(c->ssl);
+	WOLFSSL_SESSION *s;
 
-	if (s == NULL)
+	/* once per connection is enough (its ticket came with its first
+	 * response), unless the context dropped what it had */
+	if (c->session_saved && c->ctx->session != NULL)
+		return;
+	if ((s = wolfSSL_get1_session(c->ssl)) == NULL)
 		return;
 	tls_ctx_forget_session(c->ctx);
 	c->ctx->session = s;
+	c->session_saved = 1;
 }
 
 int

@@ -40,8 +40,11 @@ void tls_conn_free(struct tls_conn *c);
 enum tls_io tls_handshake(struct tls_conn *c);
 enum tls_io tls_read(struct tls_conn *c, void *buf, size_t len, size_t *n);
 enum tls_io tls_write(struct tls_conn *c, const void *buf, size_t len, size_t *n);
-/* Decrypted bytes buffered inside the TLS layer (readable without I/O). */
+/* Bytes buffered inside the TLS layer (readable without socket I/O). */
 int tls_pending(struct tls_conn *c);
+/* After a tls_read that returned data: 1 when the next one would only find
+ * the socket empty (nothing buffered, the socket had no more). */
+int tls_read_drained(struct tls_conn *c);
 /* Best effort close_notify (never blocks). */
 void tls_shutdown(struct tls_conn *c);
 /* One-line reason of the last failure, e.g. "server certificate verification

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,64 @@ xasprintf(const char *fmt, ...)
 		fatal("vasprintf");
 	va_end(ap);
 	return p;
+}
+
+void
+str_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (size == 0)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Decimal digits of v at p; returns the end. */
+static char *
+put_uint(char *p, unsigned v)
+{
+	char d[10];
+	size_t i = 0;
+
+	do {
+		d[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (i > 0)
+		*p++ = d[--i];
+	return p;
+}
+
+void
+format_ipv4_port(const void *addr, unsigned port, char *buf, size_t len)
+{
+	const unsigned char *a = addr;
+	char tmp[sizeof("255.255.255.255:65535")], *p = tmp;
+
+	for (int i = 0; i < 4; i++) {
+		p = put_uint(p, a[i]);
+		*p++ = i < 3 ? '.' : ':';
+	}
+	p = put_uint(p, port);
+	*p = '\0';
+	str_copy(buf, len, tmp);
+}
+
+void
+malloc_tune(void)
+{
+	/*
+	 * glibc returns the free memory above the top of the heap (brk) once
+	 * 128 KiB are free there, and takes it back for the next large
+	 * response or upload: a system call, TLB flushes and page faults per
+	 * request. Keep up to 8 MiB and grow by 1 MiB (untouched pages cost
+	 * no RSS).
+	 */
+	(void)mallopt(M_TRIM_THRESHOLD, 8 << 20);
+	(void)mallopt(M_TOP_PAD, 1 << 20);
 }
 
 static int

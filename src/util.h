@@ -17,6 +17,14 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* snprintf(dst, size, "%s", src), without printf's cost. */
+void str_copy(char *dst, size_t size, const char *src);
+/* "a.b.c.d:port" of an IPv4 address (network order, 4 bytes), as inet_ntop
+ * and snprintf would write it (accepting connections does it every time). */
+void format_ipv4_port(const void *addr, unsigned port, char *buf, size_t len);
+/* Keep freed memory at the top of the heap instead of trimming it after
+ * every large request (call once at start-up). */
+void malloc_tune(void);
 
 /* "250ms", "5s", "10m", "72h", "7d", combinations "1h30m"; 0 ok, -1 bad. */
 int duration_parse(const char *s, uint64_t *ms) MUSTCHECK;
