@@ -884,10 +884,17 @@ on_status(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
-/* Trailer fields are read and dropped, but bounded like a head. */
+/* Trailer fields are read and dropped, but bounded like a head. The framing
+ * bytes before this field are checked first, so that the verdict is the
+ * first fault in the byte stream however it arrives in slices. */
 static int
-trailer_bytes(struct http_in *in, size_t n)
+trailer_bytes(struct http_in *in, const char *at, size_t n)
 {
+	if (in->scan_pos != NULL && in->scan_pos <= at) {
+		if (scan_framing(in, in->scan_pos, at) < 0)
+			return -1;
+		in->scan_pos = at;
+	}
 	in->head_bytes += n;
 	if (in->head_bytes > in->max_header_bytes)
 		return fail(in, 431, "trailer section too large");
@@ -900,7 +907,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 	struct http_in *in = p->data;
 
 	if (in->state == HTTP_IN_BODY)
-		return trailer_bytes(in, n);
+		return trailer_bytes(in, at, n);
 	if (in->last_was_value && header_finish(in) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
@@ -916,7 +923,7 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	struct http_in *in = p->data;
 
 	if (in->state == HTTP_IN_BODY)
-		return trailer_bytes(in, n);
+		return trailer_bytes(in, at, n);
 	for (size_t i = 0; i < n; i++)
 		if (!is_field_char((unsigned char)at[i]))
 			return fail(in, 400, "invalid character in header value");
