@@ -53,9 +53,12 @@ PY
 	vctl kv/put "$(cat "$kv_w/put.json")" >/dev/null
 }
 
+# a new version's certificate must be newer (a later not-before second):
+# "immediately" presents the newest valid pair, and a tie is no newer
 s_kp1=$(_kv_issue kp1)
-s_kp2=$(_kv_issue kp2)
 s_kr1=$(_kv_issue kr1)
+sleep 1.1
+s_kp2=$(_kv_issue kp2)
 s_kr2=$(_kv_issue kr2)
 s_k12=$(_kv_issue k12)
 s_k1=$(_kv_issue k1)
