@@ -70,74 +70,8 @@ admin_json_string(struct evbuffer *out, const char *s)
 	json_write_string(out, s);
 }
 
-/* A minimal streaming writer: it only tracks where commas go. */
-#define JW_DEPTH 8
-
-struct jw {
-	struct evbuffer *b;
-	int depth;
-	int more[JW_DEPTH];             /* something was written at this depth */
-};
-
 static void
-jw_sep(struct jw *j, const char *key)
-{
-	if (j->more[j->depth])
-		ADD_LIT(j->b, ",");
-	j->more[j->depth] = 1;
-	if (key != NULL) {
-		admin_json_string(j->b, key);
-		ADD_LIT(j->b, ":");
-	}
-}
-
-static void
-jw_open(struct jw *j, const char *key, char c)
-{
-	jw_sep(j, key);
-	evbuffer_add(j->b, &c, 1);
-	assert(j->depth + 1 < JW_DEPTH);
-	j->more[++j->depth] = 0;
-}
-
-static void
-jw_close(struct jw *j, char c)
-{
-	assert(j->depth > 0);
-	j->depth--;
-	evbuffer_add(j->b, &c, 1);
-}
-
-static void
-jw_str(struct jw *j, const char *key, const char *v)
-{
-	jw_sep(j, key);
-	admin_json_string(j->b, v);
-}
-
-static void
-jw_int(struct jw *j, const char *key, long long v)
-{
-	jw_sep(j, key);
-	evbuffer_add_printf(j->b, "%lld", v);
-}
-
-static void
-jw_u64(struct jw *j, const char *key, uint64_t v)
-{
-	jw_sep(j, key);
-	evbuffer_add_printf(j->b, "%" PRIu64, v);
-}
-
-static void
-jw_bool(struct jw *j, const char *key, int v)
-{
-	jw_sep(j, key);
-	evbuffer_add_printf(j->b, "%s", v ? "true" : "false");
-}
-
-static void
-jw_time(struct jw *j, const char *key, time_t t)
+jw_time(struct json_writer *j, const char *key, time_t t)
 {
 	char buf[40];
 
@@ -147,7 +81,7 @@ jw_time(struct jw *j, const char *key, time_t t)
 
 /* null for 0 (never, or not known) */
 static void
-jw_time0(struct jw *j, const char *key, time_t t)
+jw_time0(struct json_writer *j, const char *key, time_t t)
 {
 	if (t == 0)
 		jw_str(j, key, NULL);
@@ -156,7 +90,7 @@ jw_time0(struct jw *j, const char *key, time_t t)
 }
 
 static void
-jw_hex(struct jw *j, const char *key, const unsigned char *p, size_t n)
+jw_hex(struct json_writer *j, const char *key, const unsigned char *p, size_t n)
 {
 	char buf[2 * 64 + 1];
 
@@ -168,7 +102,7 @@ jw_hex(struct jw *j, const char *key, const unsigned char *p, size_t n)
 }
 
 static void
-jw_errors(struct jw *j, const char *key, char *const *msgs, size_t n)
+jw_errors(struct json_writer *j, const char *key, char *const *msgs, size_t n)
 {
 	jw_open(j, key, '[');
 	for (size_t i = 0; i < n; i++)
@@ -279,7 +213,7 @@ pending_reason(const struct generation *g, const struct certset *set,
 /* --- /status -------------------------------------------------------------- */
 
 static void
-status_pair_fields(struct jw *j, const struct cert_material *p, time_t now)
+status_pair_fields(struct json_writer *j, const struct cert_material *p, time_t now)
 {
 	jw_str(j, "subject", p->subject);
 	jw_str(j, "issuer", p->issuer);
@@ -299,7 +233,7 @@ status_pair_fields(struct jw *j, const struct cert_material *p, time_t now)
 }
 
 static void
-status_vault_cert(struct jw *j, const struct certset *set)
+status_vault_cert(struct json_writer *j, const struct certset *set)
 {
 	const struct vault_cert_status *s = vault_cert_status(set->name);
 
@@ -329,7 +263,7 @@ status_vault_cert(struct jw *j, const struct certset *set)
 }
 
 static void
-status_vault(struct jw *j)
+status_vault(struct json_writer *j)
 {
 	const struct vault_status *v = vault_status();
 
@@ -354,7 +288,7 @@ status_vault(struct jw *j)
 }
 
 static void
-status_certset(struct jw *j, const struct generation *g, const struct certset *set, time_t now)
+status_certset(struct json_writer *j, const struct generation *g, const struct certset *set, time_t now)
 {
 	const struct cert_material *cur = set_current(g, set);
 	char why[512];
@@ -395,7 +329,7 @@ status_certset(struct jw *j, const struct generation *g, const struct certset *s
 }
 
 static void
-status_mapping(struct jw *j, const struct dest *d)
+status_mapping(struct json_writer *j, const struct dest *d)
 {
 	const struct mapping *m = d->m;
 
@@ -417,7 +351,7 @@ status_mapping(struct jw *j, const struct dest *d)
 }
 
 static void
-status_reload(struct jw *j, const struct admin_reload_stats *r)
+status_reload(struct json_writer *j, const struct admin_reload_stats *r)
 {
 	jw_open(j, "last_reload", '{');
 	jw_time(j, "time", r->last_time);
@@ -436,7 +370,7 @@ void
 admin_render_status(struct evbuffer *out, const struct admin_view *v)
 {
 	const struct generation *g = v->gen;
-	struct jw j = { .b = out };
+	struct json_writer j = { .b = out };
 
 	jw_open(&j, NULL, '{');
 	jw_str(&j, "version", PACKAGE_VERSION);
@@ -808,7 +742,7 @@ reply_error(struct evhttp_request *req, int code, const char *reason, const char
     const char *detail)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct jw j = { .b = b };
+	struct json_writer j = { .b = b };
 
 	if (b == NULL)
 		fatalx("out of memory");

@@ -397,68 +397,68 @@ cv_build(struct ctl *ctl, struct cv *v, const char *name)
 /* --- rendering --------------------------------------------------------------- */
 
 static void
-json_pair(struct ctl_json *j, const struct cv_pair *p, time_t now)
+json_pair(struct json_writer *j, const struct cv_pair *p, time_t now)
 {
 	char nb[40], na[40];
 
 	x509_time_format(p->not_before, nb, sizeof(nb));
 	x509_time_format(p->not_after, na, sizeof(na));
-	ctl_json_open(j, NULL, '{');
-	ctl_json_str(j, "state", p->state);
-	ctl_json_str(j, "serial", p->serial);
-	ctl_json_str(j, "subject", p->subject);
-	ctl_json_str(j, "sans", p->sans);
-	ctl_json_str(j, "issuer", p->issuer);
-	ctl_json_str(j, "not_before", nb);
-	ctl_json_str(j, "not_after", na);
-	ctl_json_int(j, "days_left", ctl_days_left(p->not_after, now));
-	ctl_json_str(j, "key", p->key);
-	ctl_json_str(j, "files", p->files);
+	jw_open(j, NULL, '{');
+	jw_str(j, "state", p->state);
+	jw_str(j, "serial", p->serial);
+	jw_str(j, "subject", p->subject);
+	jw_str(j, "sans", p->sans);
+	jw_str(j, "issuer", p->issuer);
+	jw_str(j, "not_before", nb);
+	jw_str(j, "not_after", na);
+	jw_int(j, "days_left", ctl_days_left(p->not_after, now));
+	jw_str(j, "key", p->key);
+	jw_str(j, "files", p->files);
 	if (strcmp(p->state, "pending") == 0) {
-		ctl_json_str(j, "activates", p->activates);
-		ctl_json_str(j, "reason", p->reason);
+		jw_str(j, "activates", p->activates);
+		jw_str(j, "reason", p->reason);
 	}
-	ctl_json_close(j, '}');
+	jw_close(j, '}');
 }
 
 static void
-json_cert(struct ctl_json *j, const struct cv_cert *c, time_t now)
+json_cert(struct json_writer *j, const struct cv_cert *c, time_t now)
 {
-	ctl_json_open(j, NULL, '{');
-	ctl_json_str(j, "name", c->name);
-	ctl_json_str(j, "dir", c->dir);
-	ctl_json_str(j, "source", c->source);
-	ctl_json_bool(j, "loaded_by_mtlsd", c->loaded);
+	jw_open(j, NULL, '{');
+	jw_str(j, "name", c->name);
+	jw_str(j, "dir", c->dir);
+	jw_str(j, "source", c->source);
+	jw_bool(j, "loaded_by_mtlsd", c->loaded);
 	if (c->vault_state != NULL || c->vault_error != NULL) {
-		ctl_json_open(j, "vault", '{');
-		ctl_json_str(j, "state", c->vault_state);
-		ctl_json_str(j, "last_error", c->vault_error);
-		ctl_json_str(j, "next_attempt", c->vault_next);
-		ctl_json_close(j, '}');
+		jw_open(j, "vault", '{');
+		jw_str(j, "state", c->vault_state);
+		jw_str(j, "last_error", c->vault_error);
+		jw_str(j, "next_attempt", c->vault_next);
+		jw_close(j, '}');
 	}
-	ctl_json_open(j, "used_by", '[');
+	jw_open(j, "used_by", '[');
 	for (size_t i = 0; i < c->n_users; i++) {
-		ctl_json_open(j, NULL, '{');
-		ctl_json_str(j, "mapping", c->users[i].mapping);
-		ctl_json_bool(j, "enabled", c->users[i].enabled);
-		ctl_json_close(j, '}');
+		jw_open(j, NULL, '{');
+		jw_str(j, "mapping", c->users[i].mapping);
+		jw_bool(j, "enabled", c->users[i].enabled);
+		jw_close(j, '}');
 	}
-	ctl_json_close(j, ']');
+	jw_close(j, ']');
 	if (c->n_pairs > 0 && strcmp(c->pairs[0].state, "current") == 0) {
-		ctl_json_key(j, "current");
+		jw_key(j, "current");
 		json_pair(j, &c->pairs[0], now);
 	} else
-		ctl_json_str(j, "current", NULL);
-	ctl_json_open(j, "pending", '[');
+		jw_str(j, "current", NULL);
+	jw_open(j, "pending", '[');
 	for (size_t i = 0; i < c->n_pairs; i++)
 		if (strcmp(c->pairs[i].state, "pending") == 0)
 			json_pair(j, &c->pairs[i], now);
-	ctl_json_close(j, ']');
-	ctl_json_open(j, "problems", '[');
+	jw_close(j, ']');
+	jw_open(j, "problems", '[');
 	for (size_t i = 0; i < c->n_problems; i++)
-		ctl_json_str(j, NULL, c->problems[i]);
-	ctl_json_close(j, ']');
-	ctl_json_close(j, '}');
+		jw_str(j, NULL, c->problems[i]);
+	jw_close(j, ']');
+	jw_close(j, '}');
 }
 
 static void
@@ -524,7 +524,7 @@ ctl_certs_list(struct ctl *ctl, int argc, char **argv)
 	char **pos;
 	size_t npos;
 	struct cv v;
-	struct ctl_json j;
+	struct json_writer j;
 
 	if ((rc = ctl_parse(argc, argv, opts, certs_usage, 0, 1, &pos, &npos)) >= 0)
 		return rc;
@@ -542,13 +542,13 @@ ctl_certs_list(struct ctl *ctl, int argc, char **argv)
 	}
 	if (json) {
 		ctl_json_init(&j);
-		ctl_json_open(&j, NULL, '{');
-		ctl_json_str(&j, "source", v.from_daemon ? "mtlsd" : "files");
-		ctl_json_open(&j, "certificates", '[');
+		jw_open(&j, NULL, '{');
+		jw_str(&j, "source", v.from_daemon ? "mtlsd" : "files");
+		jw_open(&j, "certificates", '[');
 		for (size_t i = 0; i < v.n; i++)
 			json_cert(&j, &v.certs[i], ctl->now);
-		ctl_json_close(&j, ']');
-		ctl_json_close(&j, '}');
+		jw_close(&j, ']');
+		jw_close(&j, '}');
 		ctl_json_print(&j);
 	} else {
 		if (!v.from_daemon)

@@ -344,51 +344,51 @@ verdict(const struct check *c, const char **first_bad, size_t *warnings)
 static void
 print_json(const struct check *c, enum level v)
 {
-	struct ctl_json j;
+	struct json_writer j;
 	char t[40];
 
 	ctl_json_init(&j);
-	ctl_json_open(&j, NULL, '{');
-	ctl_json_str(&j, "file", c->file);
-	ctl_json_str(&j, "verdict", v == LVL_OK ? "ok" : v == LVL_WARN ? "warnings" : "bad");
-	ctl_json_bool(&j, "usable", v != LVL_BAD);
-	ctl_json_open(&j, "findings", '[');
+	jw_open(&j, NULL, '{');
+	jw_str(&j, "file", c->file);
+	jw_str(&j, "verdict", v == LVL_OK ? "ok" : v == LVL_WARN ? "warnings" : "bad");
+	jw_bool(&j, "usable", v != LVL_BAD);
+	jw_open(&j, "findings", '[');
 	for (size_t i = 0; i < c->n; i++) {
-		ctl_json_open(&j, NULL, '{');
-		ctl_json_str(&j, "level", level_name[c->f[i].level]);
-		ctl_json_str(&j, "check", c->f[i].check);
-		ctl_json_str(&j, "message", c->f[i].msg);
-		ctl_json_close(&j, '}');
+		jw_open(&j, NULL, '{');
+		jw_str(&j, "level", level_name[c->f[i].level]);
+		jw_str(&j, "check", c->f[i].check);
+		jw_str(&j, "message", c->f[i].msg);
+		jw_close(&j, '}');
 	}
-	ctl_json_close(&j, ']');
-	ctl_json_open(&j, "encryption", '[');
+	jw_close(&j, ']');
+	jw_open(&j, "encryption", '[');
 	for (size_t i = 0; c->inspected && i < c->info.n_parts; i++) {
-		ctl_json_open(&j, NULL, '{');
-		ctl_json_str(&j, "part", c->info.parts[i].is_key ? "key" : "certificates");
-		ctl_json_str(&j, "algorithm", c->info.parts[i].alg);
-		ctl_json_int(&j, "iterations", c->info.parts[i].iterations);
-		ctl_json_bool(&j, "legacy", part_legacy(&c->info.parts[i]));
-		ctl_json_close(&j, '}');
+		jw_open(&j, NULL, '{');
+		jw_str(&j, "part", c->info.parts[i].is_key ? "key" : "certificates");
+		jw_str(&j, "algorithm", c->info.parts[i].alg);
+		jw_int(&j, "iterations", c->info.parts[i].iterations);
+		jw_bool(&j, "legacy", part_legacy(&c->info.parts[i]));
+		jw_close(&j, '}');
 	}
-	ctl_json_close(&j, ']');
-	ctl_json_str(&j, "mac", c->inspected && c->info.has_mac ? c->info.mac_alg : NULL);
+	jw_close(&j, ']');
+	jw_str(&j, "mac", c->inspected && c->info.has_mac ? c->info.mac_alg : NULL);
 	if (c->leaf != NULL) {
 		char *sans = x509_cert_sans(c->leaf);
-		ctl_json_open(&j, "certificate", '{');
-		ctl_json_str(&j, "subject", c->leaf->subject);
-		ctl_json_str(&j, "sans", sans);
-		ctl_json_str(&j, "issuer", c->leaf->issuer);
-		ctl_json_str(&j, "serial", c->leaf->serial_hex);
+		jw_open(&j, "certificate", '{');
+		jw_str(&j, "subject", c->leaf->subject);
+		jw_str(&j, "sans", sans);
+		jw_str(&j, "issuer", c->leaf->issuer);
+		jw_str(&j, "serial", c->leaf->serial_hex);
 		x509_time_format(c->leaf->not_before, t, sizeof(t));
-		ctl_json_str(&j, "not_before", t);
+		jw_str(&j, "not_before", t);
 		x509_time_format(c->leaf->not_after, t, sizeof(t));
-		ctl_json_str(&j, "not_after", t);
-		ctl_json_str(&j, "key", c->leaf->key_desc);
-		ctl_json_close(&j, '}');
+		jw_str(&j, "not_after", t);
+		jw_str(&j, "key", c->leaf->key_desc);
+		jw_close(&j, '}');
 		free(sans);
 	} else
-		ctl_json_str(&j, "certificate", NULL);
-	ctl_json_close(&j, '}');
+		jw_str(&j, "certificate", NULL);
+	jw_close(&j, '}');
 	ctl_json_print(&j);
 }
 

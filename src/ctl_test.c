@@ -492,29 +492,29 @@ trial_run(struct ctl *ctl, struct trial *t)
 static void
 print_json(const struct trial *t)
 {
-	struct ctl_json j;
+	struct json_writer j;
 
 	ctl_json_init(&j);
-	ctl_json_open(&j, NULL, '{');
-	ctl_json_bool(&j, "ok", t->stage == NULL);
-	ctl_json_str(&j, "mapping", t->m->name);
-	ctl_json_str(&j, "url", t->m->url);
-	ctl_json_str(&j, "path", t->path);
-	ctl_json_str(&j, "certificate", t->m->certificate);
-	ctl_json_str(&j, "state", t->which);
-	ctl_json_str(&j, "serial", t->cm->serial_hex);
-	ctl_json_str(&j, "subject", t->cm->subject);
-	ctl_json_str(&j, "issuer", t->cm->issuer);
-	ctl_json_str(&j, "address", t->addr[0] ? t->addr : NULL);
-	ctl_json_str(&j, "tls_version", t->tls_version);
+	jw_open(&j, NULL, '{');
+	jw_bool(&j, "ok", t->stage == NULL);
+	jw_str(&j, "mapping", t->m->name);
+	jw_str(&j, "url", t->m->url);
+	jw_str(&j, "path", t->path);
+	jw_str(&j, "certificate", t->m->certificate);
+	jw_str(&j, "state", t->which);
+	jw_str(&j, "serial", t->cm->serial_hex);
+	jw_str(&j, "subject", t->cm->subject);
+	jw_str(&j, "issuer", t->cm->issuer);
+	jw_str(&j, "address", t->addr[0] ? t->addr : NULL);
+	jw_str(&j, "tls_version", t->tls_version);
 	if (t->http_status != 0)
-		ctl_json_int(&j, "http_status", t->http_status);
+		jw_int(&j, "http_status", t->http_status);
 	else
-		ctl_json_str(&j, "http_status", NULL);
-	ctl_json_str(&j, "stage", t->stage);
-	ctl_json_str(&j, "error", t->stage ? t->error : NULL);
-	ctl_json_str(&j, "explanation", t->stage ? t->explain : NULL);
-	ctl_json_close(&j, '}');
+		jw_str(&j, "http_status", NULL);
+	jw_str(&j, "stage", t->stage);
+	jw_str(&j, "error", t->stage ? t->error : NULL);
+	jw_str(&j, "explanation", t->stage ? t->explain : NULL);
+	jw_close(&j, '}');
 	ctl_json_print(&j);
 }
 

@@ -210,7 +210,7 @@ ctl_parse_time(const char *s)
 /* --- JSON --------------------------------------------------------------- */
 
 void
-ctl_json_init(struct ctl_json *j)
+ctl_json_init(struct json_writer *j)
 {
 	memset(j, 0, sizeof(*j));
 	if ((j->b = evbuffer_new()) == NULL)
@@ -218,7 +218,7 @@ ctl_json_init(struct ctl_json *j)
 }
 
 void
-ctl_json_print(struct ctl_json *j)
+ctl_json_print(struct json_writer *j)
 {
 	size_t n = evbuffer_get_length(j->b);
 
@@ -228,63 +228,3 @@ ctl_json_print(struct ctl_json *j)
 	j->b = NULL;
 }
 
-static void
-sep(struct ctl_json *j, const char *key)
-{
-	if (j->keyed) {         /* ctl_json_key wrote the separator and key */
-		j->keyed = 0;
-		return;
-	}
-	if (j->more[j->depth])
-		evbuffer_add(j->b, ",", 1);
-	j->more[j->depth] = 1;
-	if (key != NULL) {
-		json_write_string(j->b, key);
-		evbuffer_add(j->b, ":", 1);
-	}
-}
-
-void
-ctl_json_key(struct ctl_json *j, const char *key)
-{
-	sep(j, key);
-	j->keyed = 1;
-}
-
-void
-ctl_json_open(struct ctl_json *j, const char *key, char c)
-{
-	sep(j, key);
-	evbuffer_add(j->b, &c, 1);
-	if (j->depth + 1 >= CTL_JSON_DEPTH)
-		fatalx("JSON nesting too deep");
-	j->more[++j->depth] = 0;
-}
-
-void
-ctl_json_close(struct ctl_json *j, char c)
-{
-	j->depth--;
-	evbuffer_add(j->b, &c, 1);
-}
-
-void
-ctl_json_str(struct ctl_json *j, const char *key, const char *v)
-{
-	sep(j, key);
-	json_write_string(j->b, v);
-}
-
-void
-ctl_json_int(struct ctl_json *j, const char *key, long long v)
-{
-	sep(j, key);
-	evbuffer_add_printf(j->b, "%lld", v);
-}
-
-void
-ctl_json_bool(struct ctl_json *j, const char *key, int v)
-{
-	sep(j, key);
-	evbuffer_add_printf(j->b, "%s", v ? "true" : "false");
-}

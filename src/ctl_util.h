@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "json.h"
 #include "util.h"
 
 /* Exit codes of every command (mtlsctl(8), EXIT STATUS). */
@@ -74,27 +75,10 @@ long long ctl_days_left(time_t t, time_t now);
 /* "2025-01-01T00:00:00Z" -> time_t; -1 when malformed. */
 time_t ctl_parse_time(const char *s);
 
-/* --- JSON output -------------------------------------------------------- */
+/* --- JSON output (json.h's writer, to stdout) --------------------------- */
 
-#define CTL_JSON_DEPTH 16
-
-struct ctl_json {
-	struct evbuffer *b;
-	int depth;
-	int more[CTL_JSON_DEPTH];
-	int keyed;              /* a key was written for the next value */
-};
-
-void ctl_json_init(struct ctl_json *j);
+void ctl_json_init(struct json_writer *j);
 /* Write the document and a newline to stdout; frees the buffer. */
-void ctl_json_print(struct ctl_json *j);
-void ctl_json_open(struct ctl_json *j, const char *key, char c);
-void ctl_json_close(struct ctl_json *j, char c);
-/* The key of the value written next (an object or array opened with a NULL
- * key, e.g. by a helper that also writes array elements). */
-void ctl_json_key(struct ctl_json *j, const char *key);
-void ctl_json_str(struct ctl_json *j, const char *key, const char *v);   /* NULL -> null */
-void ctl_json_int(struct ctl_json *j, const char *key, long long v);
-void ctl_json_bool(struct ctl_json *j, const char *key, int v);
+void ctl_json_print(struct json_writer *j);
 
 #endif

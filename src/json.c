@@ -502,3 +502,75 @@ json_write_string(struct evbuffer *out, const char *s)
 	}
 	ADD_LIT(out, "\"");
 }
+
+/* --- the streaming writer ------------------------------------------------ */
+
+static void
+jw_sep(struct json_writer *j, const char *key)
+{
+	if (j->keyed) {         /* jw_key wrote the separator and the key */
+		j->keyed = 0;
+		return;
+	}
+	if (j->more[j->depth])
+		evbuffer_add(j->b, ",", 1);
+	j->more[j->depth] = 1;
+	if (key != NULL) {
+		json_write_string(j->b, key);
+		evbuffer_add(j->b, ":", 1);
+	}
+}
+
+void
+jw_key(struct json_writer *j, const char *key)
+{
+	jw_sep(j, key);
+	j->keyed = 1;
+}
+
+void
+jw_open(struct json_writer *j, const char *key, char c)
+{
+	jw_sep(j, key);
+	evbuffer_add(j->b, &c, 1);
+	if (j->depth + 1 >= JSON_WRITER_DEPTH)
+		abort();        /* a programming error: the documents are ours */
+	j->more[++j->depth] = 0;
+}
+
+void
+jw_close(struct json_writer *j, char c)
+{
+	if (j->depth == 0)
+		abort();
+	j->depth--;
+	evbuffer_add(j->b, &c, 1);
+}
+
+void
+jw_str(struct json_writer *j, const char *key, const char *v)
+{
+	jw_sep(j, key);
+	json_write_string(j->b, v);
+}
+
+void
+jw_int(struct json_writer *j, const char *key, long long v)
+{
+	jw_sep(j, key);
+	evbuffer_add_printf(j->b, "%lld", v);
+}
+
+void
+jw_u64(struct json_writer *j, const char *key, unsigned long long v)
+{
+	jw_sep(j, key);
+	evbuffer_add_printf(j->b, "%llu", v);
+}
+
+void
+jw_bool(struct json_writer *j, const char *key, int v)
+{
+	jw_sep(j, key);
+	evbuffer_add_printf(j->b, "%s", v ? "true" : "false");
+}

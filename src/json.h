@@ -47,6 +47,29 @@ int json_is_object(const struct json *j, int node);
 /* s as a JSON string literal ("null" for NULL); invalid UTF-8 becomes
  * U+FFFD so the document always parses. */
 void json_write_string(struct evbuffer *out, const char *s);
+/*
+ * A streaming writer (admin's /status, mtlsctl's --json): it only tracks
+ * where commas go. key is NULL inside arrays.
+ */
+#define JSON_WRITER_DEPTH 16
+
+struct json_writer {
+	struct evbuffer *b;
+	int depth;
+	int more[JSON_WRITER_DEPTH];    /* something was written at this depth */
+	int keyed;                      /* jw_key wrote the next value's key */
+};
+
+void jw_open(struct json_writer *j, const char *key, char c);
+void jw_close(struct json_writer *j, char c);
+/* The key of the value written next (by a helper that also writes array
+ * elements, and so opens with a NULL key). */
+void jw_key(struct json_writer *j, const char *key);
+void jw_str(struct json_writer *j, const char *key, const char *v); /* NULL: null */
+void jw_int(struct json_writer *j, const char *key, long long v);
+void jw_u64(struct json_writer *j, const char *key, unsigned long long v);
+void jw_bool(struct json_writer *j, const char *key, int v);
+
 /* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates
  * or code points above U+10FFFF), or 0. */
 size_t json_utf8_len(const unsigned char *s);
