@@ -1187,23 +1187,43 @@ http_msg_header(const struct http_msg *msg, const char *name)
 	return NULL;
 }
 
+/* The next token of a comma-separated list (blanks around it dropped):
+ * its start and length, or NULL at the end; *list moves past it. */
+static const char *
+token_next(const char **list, size_t *len)
+{
+	const char *p = *list;
+
+	for (;;) {
+		size_t n, t;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0') {
+			*list = p;
+			return NULL;
+		}
+		n = t = strcspn(p, ",");
+		while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+			t--;
+		*list = p + n;
+		if (t > 0) {
+			*len = t;
+			return p;
+		}
+		p += n;
+	}
+}
+
 /* Is name one of the comma-separated tokens in list? */
 static int
 token_listed(const char *list, const char *name)
 {
-	size_t nlen = strlen(name);
+	size_t nlen = strlen(name), t;
+	const char *tok;
 
-	while (*list != '\0') {
-		size_t n, t;
-
-		list += strspn(list, " \t,");
-		n = t = strcspn(list, ",");
-		while (t > 0 && (list[t - 1] == ' ' || list[t - 1] == '\t'))
-			t--;
-		if (t > 0 && t == nlen && ascii_ncasecmp(list, name, t) == 0)
+	while ((tok = token_next(&list, &t)) != NULL)
+		if (t == nlen && ascii_ncasecmp(tok, name, t) == 0)
 			return 1;
-		list += n;
-	}
 	return 0;
 }
 
@@ -1295,26 +1315,19 @@ struct conn_tokens {
 	size_t len[CONN_TOKENS_MAX];
 };
 
-/* The same split as token_listed. */
 static void
 conn_tokens_add(struct conn_tokens *ct, const char *list)
 {
-	while (*list != '\0') {
-		size_t n, t;
+	const char *tok;
+	size_t t;
 
-		list += strspn(list, " \t,");
-		n = t = strcspn(list, ",");
-		while (t > 0 && (list[t - 1] == ' ' || list[t - 1] == '\t'))
-			t--;
-		if (t > 0) {
-			if (ct->n == CONN_TOKENS_MAX) {
-				ct->overflow = 1;
-				return;
-			}
-			ct->tok[ct->n] = list;
-			ct->len[ct->n++] = t;
+	while ((tok = token_next(&list, &t)) != NULL) {
+		if (ct->n == CONN_TOKENS_MAX) {
+			ct->overflow = 1;
+			return;
 		}
-		list += n;
+		ct->tok[ct->n] = tok;
+		ct->len[ct->n++] = t;
 	}
 }
 
