@@ -58,6 +58,14 @@ struct scan {
 static void problem(struct scan *s, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Vault's cached pairs are listed by absolute path (list_cache); the
+ * directory's own files by name. */
+static int
+in_vault_cache(const char *file)
+{
+	return file[0] == '/';
+}
+
 static void
 problem(struct scan *s, const char *file, const char *fmt, ...)
 {
@@ -67,7 +75,7 @@ problem(struct scan *s, const char *file, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (file != NULL && file[0] == '/')     /* Vault's cache, outside NAME/ */
+	if (file != NULL && in_vault_cache(file))       /* outside NAME/ */
 		config_errors_add(&s->set->problems, NULL, "%s: %s: %s", s->set->name, file, msg);
 	else if (file != NULL)
 		config_errors_add(&s->set->problems, NULL, "%s/%s: %s", s->set->name, file, msg);
@@ -613,7 +621,7 @@ leaf_usable(struct scan *s, const struct found_cert *fc)
 	const struct x509_cert *x = fc->x;
 	char when[32];
 
-	if (s->now > x->not_after && fc->file[0] == '/') {
+	if (s->now > x->not_after && in_vault_cache(fc->file)) {
 		return -1;      /* Vault's cache: vault.c removes it, nothing to fix */
 	} else if (s->now > x->not_after) {
 		x509_time_format(x->not_after, when, sizeof(when));

@@ -480,15 +480,24 @@ settings_clear(void)
 }
 
 /* 1 when the new settings need a new login. */
-static int
-settings_changed(const struct config *cfg)
+/* vault.address without trailing slashes (paths are appended after "/v1/") */
+static char *
+address_of(const struct config *cfg)
 {
 	char *addr = xstrdup(cfg->vault.address);
 	size_t n = strlen(addr);
-	int changed;
 
 	while (n > 0 && addr[n - 1] == '/')
 		addr[--n] = '\0';
+	return addr;
+}
+
+static int
+settings_changed(const struct config *cfg)
+{
+	char *addr = address_of(cfg);
+	int changed;
+
 	changed = !V.configured || !same_str(V.address, addr) ||
 	    !same_str(V.ca_file, cfg->vault.ca_file) || !same_str(V.ns, cfg->vault.namespace) ||
 	    !same_str(V.token_file, cfg->vault.token_file) ||
@@ -503,14 +512,9 @@ settings_changed(const struct config *cfg)
 static void
 settings_take(const struct config *cfg)
 {
-	size_t n;
-
 	settings_clear();
 	V.configured = 1;
-	V.address = xstrdup(cfg->vault.address);
-	n = strlen(V.address);
-	while (n > 0 && V.address[n - 1] == '/')
-		V.address[--n] = '\0';
+	V.address = address_of(cfg);
 	V.ca_file = cfg->vault.ca_file ? xstrdup(cfg->vault.ca_file) : NULL;
 	V.ns = cfg->vault.namespace ? xstrdup(cfg->vault.namespace) : NULL;
 	V.token_file = cfg->vault.token_file ? xstrdup(cfg->vault.token_file) : NULL;

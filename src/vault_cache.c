@@ -42,6 +42,7 @@ static int
 read_entry(const char *path, struct entry *e)
 {
 	struct x509_bundle b = { 0 };
+	const struct x509_cert *c;
 	char err[160], *buf, *tag;
 	size_t len = 0;
 	struct stat st;
@@ -49,17 +50,13 @@ read_entry(const char *path, struct entry *e)
 
 	if (stat(path, &st) < 0 || (buf = read_file(path, CACHE_FILE_MAX, &len)) == NULL)
 		return -1;
-	if (x509_parse(buf, len, &b, err, sizeof(err)) == 0) {
-		for (size_t i = 0; i < b.n_certs && !ok; i++) {
-			const struct x509_cert *c = b.certs[i];
-			if (c->is_ca)
-				continue;
-			e->not_before = c->not_before;
-			e->not_after = c->not_after;
-			snprintf(e->serial, sizeof(e->serial), "%s", c->serial_hex);
-			memcpy(e->fingerprint, c->fingerprint, 32);
-			ok = b.n_keys > 0;
-		}
+	if (x509_parse(buf, len, &b, err, sizeof(err)) == 0 &&
+	    (c = x509_bundle_leaf(&b)) != NULL) {
+		e->not_before = c->not_before;
+		e->not_after = c->not_after;
+		snprintf(e->serial, sizeof(e->serial), "%s", c->serial_hex);
+		memcpy(e->fingerprint, c->fingerprint, 32);
+		ok = b.n_keys > 0;
 	}
 	e->obtained = st.st_mtime;
 	e->signature[0] = '\0';

@@ -167,9 +167,7 @@ check_pair(const char *pem, size_t len, struct vault_material *m, char *err, siz
 		snprintf(err, errlen, "refused Vault's answer: %s", why);
 		return -1;
 	}
-	for (size_t i = 0; i < b.n_certs && leaf == NULL; i++)
-		if (!b.certs[i]->is_ca)
-			leaf = b.certs[i];
+	leaf = x509_bundle_leaf(&b);
 	if (leaf == NULL || b.n_keys != 1)
 		snprintf(err, errlen, "refused Vault's answer: it holds %s and %zu private keys "
 		    "(expected a certificate and its key)", leaf ? "a certificate" :

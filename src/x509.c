@@ -538,6 +538,15 @@ bundle_move(struct x509_bundle *dst, struct x509_bundle *src)
 	memset(src, 0, sizeof(*src));
 }
 
+const struct x509_cert *
+x509_bundle_leaf(const struct x509_bundle *b)
+{
+	for (size_t i = 0; i < b->n_certs; i++)
+		if (b->certs[i] != NULL && !b->certs[i]->is_ca)
+			return b->certs[i];
+	return NULL;
+}
+
 void
 x509_bundle_clear(struct x509_bundle *b)
 {

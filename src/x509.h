@@ -71,6 +71,9 @@ int x509_parse(
 int x509_parse_pkcs12(const void *der, size_t len, const char *password, struct x509_bundle *b,
     char *err, size_t errlen) MUSTCHECK;
 void x509_bundle_clear(struct x509_bundle *b);
+/* The first certificate of b that is not a CA (the leaf of a pair file), or
+ * NULL. */
+const struct x509_cert *x509_bundle_leaf(const struct x509_bundle *b);
 void x509_cert_free(struct x509_cert *c);
 void x509_key_free(struct x509_key *k);
 
