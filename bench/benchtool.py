@@ -63,7 +63,7 @@ def _pids(spec):
     """Comma-separated PIDs, each expanded with its child processes (nginx
     master -> workers): the contender's whole process tree."""
     out = []
-    todo = [int(p) for p in spec.split(",") if p.strip()]
+    pending = [int(p) for p in spec.split(",") if p.strip()]
     # parent -> children from /proc/*/stat (/proc/PID/task/TID/children needs
     # CONFIG_PROC_CHILDREN, which not every kernel has)
     kids = {}
@@ -77,12 +77,12 @@ def _pids(spec):
             kids.setdefault(ppid, []).append(int(d))
         except (OSError, ValueError):
             pass
-    while todo:
-        p = todo.pop()
+    while pending:
+        p = pending.pop()
         if p in out:
             continue
         out.append(p)
-        todo.extend(kids.get(p, []))
+        pending.extend(kids.get(p, []))
     return out
 
 
