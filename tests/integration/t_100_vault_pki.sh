@@ -177,7 +177,11 @@ chk_eq "issued serials (but the last) the upstream never saw" "" "$missing"
 # the serials of the traffic, in request order: each appears in one run, in
 # the order Vault issued them (no request went out with an older one again)
 runs=$(grep -o 'serial=[^ ]* .*uri=/?t=vt-[0-9]*-' "$VNG_DIR/access.log" | sed 's/serial=\([^ ]*\) .*/\1/' | uniq)
-chk_ge "serials seen by the traffic" 3 "$(wc -l <<<"$runs")"
+# the first serial may already have been renewed before the traffic's first
+# request on a slow machine (the probes above saw it): at least one renewal
+# must happen under the traffic, ending with s3
+chk_ge "serials seen by the traffic" 2 "$(wc -l <<<"$runs")"
+chk_eq "the traffic saw s2 and s3" "yes yes" "$(grep -qx "$s2" <<<"$runs" && echo yes) $(grep -qx "$s3" <<<"$runs" && echo yes)"
 chk_eq "serials that come back after a newer one" "" "$(sort <<<"$runs" | uniq -d)"
 chk_eq "serial runs follow the issue order" "$(grep -Fxf <(echo "$runs") <<<"$issued" | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$runs")"
 t_done "vault pki: renewed before expiry under traffic: zero failed requests, the upstream saw every serial, never an old one after a new one"
