@@ -386,7 +386,8 @@ run(void)
 		watch_update(app.w.gen->cfg, app.config_path);
 	for (size_t i = 0; i < app.w.gen->isolated.n; i++)
 		log_warnx("%s", app.w.gen->isolated.msgs[i]);
-	log_info("ready: generation %u, %zu mappings", app.w.gen->id, app.w.gen->n_dests);
+	log_info("ready: generation %u, %zu mappings (upstream TLS offers %s first)",
+	    app.w.gen->id, app.w.gen->n_dests, tls_cipher_preference());
 	generation_warn_expiry(app.w.gen, time(NULL));
 	arm_rotation_timer(app.w.gen);
 	notify("READY=1");

@@ -57,6 +57,43 @@ struct tls_conn {
 	unsigned char ra[TLS_READAHEAD];
 };
 
+/*
+ * The suites we offer: TLS 1.3's, then TLS 1.2 with ECDHE or DHE key
+ * exchange, AEAD first and CBC last for older servers. wolfSSL's default
+ * list also offers anonymous, NULL (no encryption), RC4, 3DES and PSK
+ * suites: a man in the middle could pick one of those, so the list is
+ * always set. The bulk cipher first in the list is the one the server will
+ * most likely pick (nginx and OpenSSL follow the client's order by
+ * default): AES-GCM when wolfSSL was built with AES-NI, else
+ * ChaCha20-Poly1305, three times faster than table-driven AES in C (431
+ * against 146 MB/s on Debian's libwolfssl), as BoringSSL and Go choose
+ * when the CPU lacks AES instructions.
+ */
+#define SUITES_TLS13_AES "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+#define SUITES_TLS13_CHACHA "TLS13-CHACHA20-POLY1305-SHA256:"
+#define SUITES_TLS12_AES "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+#define SUITES_TLS12_CHACHA "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+#define SUITES_TLS12_OLD "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:" \
+	"ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:" \
+	"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+#ifdef WOLFSSL_AESNI
+#define TLS_CIPHER_PREFERENCE "aes-gcm"
+#define TLS_SUITES SUITES_TLS13_AES SUITES_TLS13_CHACHA \
+	SUITES_TLS12_AES SUITES_TLS12_CHACHA SUITES_TLS12_OLD
+#else
+#define TLS_CIPHER_PREFERENCE "chacha20-poly1305"
+#define TLS_SUITES SUITES_TLS13_CHACHA SUITES_TLS13_AES \
+	SUITES_TLS12_CHACHA SUITES_TLS12_AES SUITES_TLS12_OLD
+#endif
+
+const char *
+tls_cipher_preference(void)
+{
+	return TLS_CIPHER_PREFERENCE;
+}
+
 int
 tls_global_init(void)
 {
@@ -131,6 +168,10 @@ tls_ctx_new(const struct mapping *m, const struct cert_material *cm, char *err, 
 	}
 	if (wolfSSL_CTX_SetMinVersion(t->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "cannot require TLS 1.2 or later");
+		goto fail;
+	}
+	if (wolfSSL_CTX_set_cipher_list(t->ctx, TLS_SUITES) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set the TLS cipher suites");
 		goto fail;
 	}
 	if (ctx_load_trust(t->ctx, m, err, errlen) < 0)

@@ -22,6 +22,8 @@ enum tls_io {
 };
 
 int tls_global_init(void);
+/* "aes-gcm" or "chacha20-poly1305": the bulk cipher offered first */
+const char *tls_cipher_preference(void);
 void tls_global_cleanup(void);
 
 /* Context verifying the server against the mapping's trust (system bundle

@@ -266,7 +266,8 @@ http {
     log_format mt 'conn=\$connection reqs=\$connection_requests serial=\$ssl_client_serial '
                   'verify=\$ssl_client_verify len=\$request_length status=\$status '
                   'method=\$request_method uri=\$request_uri port=\$server_port '
-                  'host=\$http_host dn="\$ssl_client_s_dn"';
+                  'host=\$http_host proto=\$ssl_protocol cipher=\$ssl_cipher '
+                  'dn="\$ssl_client_s_dn"';
     access_log $NG_DIR/access.log mt;
     client_body_temp_path $NG_DIR/body;
     proxy_temp_path $NG_DIR/proxy;
