@@ -51,6 +51,7 @@ struct tls_conn {
 	int offered_session;
 	int failed_tls;
 	int sock_drained;               /* the last recv() got less than asked */
+	int peer_reset;                 /* recv() failed with ECONNRESET */
 	int session_saved;              /* tls_conn_save_session done */
 	size_t ra_off, ra_len;          /* unread bytes in ra */
 	char err[256];
@@ -243,6 +244,8 @@ io_recv_sock(struct tls_conn *c, void *buf, size_t len)
 
 	if (r < 0) {
 		c->sock_drained = 1;
+		if (errno == ECONNRESET)
+			c->peer_reset = 1;
 		return io_error(errno);
 	}
 	if (r == 0)
@@ -453,8 +456,14 @@ tls_read(struct tls_conn *c, void *buf, size_t len, size_t *n)
 		return TLS_IO_OK;
 	}
 	*n = 0;
-	if (wolfSSL_get_error(c->ssl, ret) == SOCKET_PEER_CLOSED_E)
-		return TLS_IO_CLOSED;  /* many servers close without close_notify */
+	if (wolfSSL_get_error(c->ssl, ret) == SOCKET_PEER_CLOSED_E) {
+		if (!c->peer_reset)
+			return TLS_IO_CLOSED;  /* many servers close without close_notify */
+		/* wolfSSL reports a reset as a close; a reset ends no body */
+		c->failed_tls = 0;
+		snprintf(c->err, sizeof(c->err), "connection reset by server");
+		return TLS_IO_ERROR;
+	}
 	return conn_result(c, ret);
 }
 
