@@ -266,7 +266,7 @@ http {
     log_format mt 'conn=\$connection reqs=\$connection_requests serial=\$ssl_client_serial '
                   'verify=\$ssl_client_verify len=\$request_length status=\$status '
                   'method=\$request_method uri=\$request_uri port=\$server_port '
-                  'host=\$http_host proto=\$ssl_protocol cipher=\$ssl_cipher '
+                  'host=\$http_host proto=\$ssl_protocol cipher=\$ssl_cipher curve=\$ssl_curve '
                   'dn="\$ssl_client_s_dn"';
     access_log $NG_DIR/access.log mt;
     client_body_temp_path $NG_DIR/body;

@@ -2,7 +2,7 @@
 # The TLS suites mtlsd offers upstream: never a suite without encryption or
 # without server authentication (wolfSSL's default list offers NULL,
 # anonymous, RC4 and 3DES suites), and the bulk cipher the linked wolfSSL
-# runs fastest first (see tls.c).
+# runs fastest first, and X25519 for the key exchange (see tls.c).
 
 main_instance || return 0
 pref=$(sed -n 's/.*ready: generation 1, .*(upstream TLS offers \([a-z0-9-]*\) first).*/\1/p' "$TMP/inst/main/mtlsd.log" | head -n 1)
@@ -16,7 +16,8 @@ chk_eq "status" 200 "$R_STATUS"
 line=$(ngx_log 't=suite-1')
 chk_eq "protocol nginx saw" TLSv1.3 "$(ngx_field "$line" proto)"
 chk_eq "suite nginx saw (mtlsd prefers $pref)" "$want" "$(ngx_field "$line" cipher)"
-t_done "tls: TLS 1.3 upstream, the suite mtlsd offers first is used ($want)"
+chk_eq "key exchange group nginx saw" X25519 "$(ngx_field "$line" curve)"
+t_done "tls: TLS 1.3 upstream, the suite mtlsd offers first is used ($want), X25519 key exchange"
 
 # a man in the middle (it holds a certificate the trust store accepts, and
 # does not ask for ours) that offers only suites mtlsd must never use: no
