@@ -10,7 +10,6 @@
 #include "autoconf.h"
 
 #include <assert.h>
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "curl_dl.h"
 #include "log.h"
 #include "util.h"
 #include "vault_http.h"
@@ -65,13 +65,19 @@ static unsigned global_users;
 static int
 global_ref(void)
 {
+	char err[256];
 	int rc = 0;
 
 	pthread_mutex_lock(&global_lock);
-	if (global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (global_users == 0 && curl_dl_load(err, sizeof(err)) == -1) {
+		log_warnx("vault: %s", err);
 		rc = -1;
-	else
+	} else if (global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("vault: curl_global_init failed");
+		rc = -1;
+	} else {
 		global_users++;
+	}
 	pthread_mutex_unlock(&global_lock);
 	return rc;
 }
@@ -240,10 +246,8 @@ vhttp_new(struct event_base *base)
 {
 	struct vhttp *h;
 
-	if (global_ref() == -1) {
-		log_warnx("vault: curl_global_init failed");
+	if (global_ref() == -1)
 		return NULL;
-	}
 	h = xcalloc(1, sizeof(*h));
 	h->base = base;
 	LIST_INIT(&h->reqs);

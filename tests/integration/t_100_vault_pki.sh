@@ -81,6 +81,15 @@ chk_eq "serial the upstream saw" "$s1" "$(hdr X-Client-Serial)"
 chk_eq "body" "vault upstream" "$(body)"
 t_done "vault pki: issues the certificate and serves with it (upstream sees Vault's serial)"
 
+# libcurl (and the OpenSSL, GnuTLS, Kerberos ... it brings: 3.5 MiB
+# resident) is loaded only by a daemon whose configuration uses Vault
+_maps_curl() { grep -c 'libcurl\.so' "/proc/$1/maps" 2>/dev/null; }
+chk_ge "libcurl mappings in the Vault daemon" 1 "$(_maps_curl "$(mtlsd_pid vpki)")"
+if main_instance; then
+	chk_eq "libcurl mappings in the main daemon (no vault:)" 0 "$(_maps_curl "$(mtlsd_pid main)")"
+fi
+t_done "vault: libcurl is loaded only by a daemon that uses Vault"
+
 f=$vp_d/state/vault/vp/$s1.pem
 chk_eq "cache file" yes "$([ -f "$f" ] && echo yes)"
 chk_eq "cache file mode" 600 "$(stat -c %a "$f" 2>/dev/null)"
