@@ -56,7 +56,8 @@ struct dconn {
 	unsigned req_done : 1, resp_head_sent : 1, interim : 1, close_after : 1,
 	    up_reusable : 1, up_reused : 1, retried : 1, head_request : 1,
 	    linger_started : 1, in_pump : 1, pump_again : 1, continue_sent : 1,
-	    in_move : 1, no_linger : 1;
+	    in_move : 1, no_linger : 1, head_alone : 1;
+	uint64_t sent_at_head;          /* ds->sent when the response head was queued */
 	enum http_body resp_framing;
 	size_t moved;                   /* body bytes dc_feed moves, not copies */
 	int status;
@@ -318,9 +319,17 @@ dc_refuse(struct dconn *dc, int status, const char *code, const char *reason,
 	log_info("conn %llu %s: %d %s: %s", (unsigned long long)dc->id, dc->peer,
 	    status, code, reason);
 	if (dc->resp_head_sent) {
-		/* mid-response: closing is the only honest signal left */
-		dc_close(dc);
-		return;
+		if (!dc->head_alone || dc->ds->sent != dc->sent_at_head) {
+			/* mid-response: closing is the only honest signal left */
+			dc_close(dc);
+			return;
+		}
+		/* the head (and any body) is all still queued, e.g. when the
+		 * upstream's head and its fault came in one read: answer with
+		 * the error instead */
+		evbuffer_drain(dc->ds->out, evbuffer_get_length(dc->ds->out));
+		dc->resp_head_sent = 0;
+		dc->bytes_out = 0;
 	}
 	http_write_error(dc->ds->out, status, code, reason, retry_after, 1);
 	dc->status = status;
@@ -692,6 +701,8 @@ dc_resp_head(struct dconn *dc)
 	}
 	if (!dc->req_done || dc->w->draining)
 		dc->close_after = 1;
+	dc->head_alone = evbuffer_get_length(dc->ds->out) == 0;
+	dc->sent_at_head = dc->ds->sent;
 	dc->resp_framing = http_write_response_head(dc->ds->out, rs, dc->head_request,
 	    dc->req.msg.minor, dc->close_after);
 	if (dc->resp_framing == HTTP_BODY_EOF)

@@ -299,6 +299,7 @@ stream_do_write_tls(struct stream *s)
 		switch (tls_write(s->tls, p, len, &n)) {
 		case TLS_IO_OK:
 			evbuffer_drain(s->out, n);
+			s->sent += n;
 			s->tls_write_len = 0;
 			continue;
 		case TLS_IO_WANT_READ:
@@ -322,8 +323,10 @@ stream_do_write_plain(struct stream *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
 		int n = evbuffer_write(s->out, s->fd);
-		if (n >= 0)
+		if (n >= 0) {
+			s->sent += (uint64_t)n;
 			continue;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -10,6 +10,7 @@
 #define MTLSD_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evbuffer;
@@ -45,6 +46,7 @@ struct stream {
 	                                 * tried since it got them): wait for POLLOUT */
 	unsigned rev_on : 1, wev_on : 1;        /* events added to the loop */
 	size_t tls_write_len;           /* wolfSSL retry must repeat the length */
+	uint64_t sent;                  /* bytes of out written so far */
 	char errbuf[256];
 };
 

@@ -29,6 +29,7 @@ query string is ignored; tests use it to tag requests):
   /bad-cl                two different Content-Length headers
   /bad-huge-header       a 40 kB header (more than mtlsd's 32 kB default limit)
   /bad-chunk             chunked: one good chunk, a pause, an invalid chunk size
+  /bad-chunk-now         the same without the pause (head and fault in one write)
   /slow-body             Content-Length: 10000, 10 bytes, then silence
   /silence               never answers
   /close-but-keep        200 with "Connection: close", then keeps the connection
@@ -206,9 +207,11 @@ def fault(conn, n, path, ident):
                                 % ("h" * 40000),
         }.get(path, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n")
         body = "bad"
-        if path == "/bad-chunk":
+        if path in ("/bad-chunk", "/bad-chunk-now"):
             head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
             body = "5\r\nhello\r\n"
+        if path == "/bad-chunk-now":
+            body += "zz\r\nbad chunk size\r\n0\r\n\r\n"
         conn.sendall((head + ident + "\r\n" + body).encode())
         if path == "/bad-chunk":
             time.sleep(0.5)     # the good chunk reaches the client first

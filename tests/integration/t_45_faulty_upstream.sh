@@ -240,6 +240,15 @@ fd_wait_closed bad-chunk "bad-chunk"
 ok_after bad-chunk
 t_done "bad-chunk: invalid chunk size mid-body → client connection closed without a last chunk"
 
+# the same fault in the same write as the head: nothing has reached the
+# client yet, so it gets a 502 naming the fault instead of an empty reply
+req bad-chunk-now "http://127.0.0.1:$P_FAULTY/bad-chunk-now?t=bad-chunk-now"
+refusal_checks "bad-chunk-now" 502 upstream_protocol
+chk_nomatch "bad-chunk-now: faultyd's body not relayed" 'hello' "$(body)"
+fd_wait_closed bad-chunk-now "bad-chunk-now"
+ok_after bad-chunk-now
+t_done "bad-chunk-now: head and invalid chunk in one read → 502 upstream_protocol, not an empty reply"
+
 # ------------------------------------------------------------ stalls
 req silence "http://127.0.0.1:$P_FAULTY/silence?t=silence"
 refusal_checks "silence" 504 upstream_timeout
@@ -295,14 +304,14 @@ t_done "TLS handshake alert → 502 upstream_tls naming the alert"
 FLEAK_WARM=${FLEAK_WARM:-3}
 FLEAK_REPS=${FLEAK_REPS:-10}
 
-# leak_faults N: N rounds; prints the statuses counted ("200 xA 502 xB 504 xC")
+# leak_faults N: N rounds of 20 faults; prints the statuses counted ("200 xA 502 xB 504 xC")
 leak_faults() {
 	local cfg=$TMP/r/fleak.cfg i f
 	: >"$cfg"
 	for i in $(seq 1 "$1"); do
 		for f in reset-before-headers reset-in-headers bad-status bad-header-nocolon \
 			bad-header-nul bad-header-space bad-cl bad-huge-header reset-mid-body \
-			close-mid-body close-mid-chunked bad-chunk reset-eof-body slow-body silence \
+			close-mid-body close-mid-chunked bad-chunk bad-chunk-now reset-eof-body slow-body silence \
 			eof-body close-but-keep ok; do
 			printf 'url = "http://127.0.0.1:%s/%s?t=leak-%s-%s"\noutput = "/dev/null"\n' \
 				"$P_FAULTY" "$f" "$f" "$i" >>"$cfg"
@@ -319,9 +328,9 @@ leak_faults "$FLEAK_WARM" >/dev/null
 wait_until 20 _no_faulty_upstream || chk_fail "upstream connections still open 20 s after the warm-up"
 leak_mark faulty
 chk_eq "statuses of the repeated faults" \
-	"200 x$((FLEAK_REPS * 9)) 502 x$((FLEAK_REPS * 9)) 504 x$FLEAK_REPS" "$(leak_faults "$FLEAK_REPS")"
+	"200 x$((FLEAK_REPS * 9)) 502 x$((FLEAK_REPS * 10)) 504 x$FLEAK_REPS" "$(leak_faults "$FLEAK_REPS")"
 wait_until 20 _no_faulty_upstream || chk_fail "upstream connections still open 20 s after the faults"
-leak_check faulty "after $FLEAK_REPS × 19 upstream faults"
+leak_check faulty "after $FLEAK_REPS × 20 upstream faults"
 _fd_none_open() { [ "$(fd_open)" = 0 ]; }
 wait_until 20 _fd_none_open || chk_fail "faultyd still holds $(fd_open) connections from mtlsd"
 t_done "faults ×$FLEAK_REPS: no descriptor leaked, heap in use not grown, no upstream connection left"
