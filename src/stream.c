@@ -93,6 +93,7 @@ stream_new_plain(struct event_base *base, int fd, const struct stream_cb *cb, vo
 	 * (over 99 % of connections in the connection-per-request benchmark):
 	 * read it in this loop pass instead of waiting for epoll to say so.
 	 * That saves an epoll round per connection (1.7x the req/s). */
+	s->first_read = 1;
 	event_active(s->rev, EV_READ, 1);
 	return s;
 }
@@ -256,12 +257,32 @@ stream_read_once(struct stream *s, void *buf, size_t len)
 	}
 }
 
+/*
+ * A new client's first read, through the stack: a client that has sent
+ * nothing yet then holds no input buffer (a reserved 16 KiB chain cost idle
+ * connections 4 KiB of heap each). Returns 1 when the socket is drained.
+ */
+static int
+stream_first_read(struct stream *s)
+{
+	char buf[STREAM_CHUNK];
+	ssize_t n;
+
+	s->first_read = 0;
+	n = stream_read_once(s, buf, sizeof(buf));
+	if (n > 0 && evbuffer_add(s->in, buf, (size_t)n) != 0)
+		fatalx("out of memory reading a stream");
+	return n < (ssize_t)sizeof(buf);
+}
+
 static void
 stream_do_read(struct stream *s)
 {
 	size_t before = evbuffer_get_length(s->in);
 	int ended = 0;
 
+	if (s->first_read && s->reading)
+		ended = stream_first_read(s);
 	while (s->reading && !ended && evbuffer_get_length(s->in) < s->read_max) {
 		struct evbuffer_iovec vec;
 		ssize_t n;

@@ -45,6 +45,7 @@ struct stream {
 	unsigned write_blocked : 1;     /* a write left bytes in out (or none was
 	                                 * tried since it got them): wait for POLLOUT */
 	unsigned rev_on : 1, wev_on : 1;        /* events added to the loop */
+	unsigned first_read : 1;        /* the next read is a new client's first */
 	size_t tls_write_len;           /* wolfSSL retry must repeat the length */
 	uint64_t sent;                  /* bytes of out written so far */
 	char errbuf[256];
