@@ -475,7 +475,9 @@ scan_head(struct http_in *in, const char *data, size_t n, const char **why)
 	return n;
 }
 
-/* Chunk-size lines, chunk ends and trailers: CR and LF only in pairs. */
+/* Chunk-size lines (extensions included), chunk ends and trailers: CR and
+ * LF only in pairs, no other control byte but HTAB (libhttp_parser skips
+ * whatever follows a ';' in a chunk-size line). */
 static int
 scan_framing(struct http_in *in, const char *from, const char *to)
 {
@@ -486,6 +488,8 @@ scan_framing(struct http_in *in, const char *from, const char *to)
 		in->last_byte = (char)c;
 		if ((c == '\n') != after_cr)
 			return fail(in, 400, "bare CR or LF in chunked framing");
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+			return fail(in, 400, "control character in chunked framing");
 	}
 	return 0;
 }

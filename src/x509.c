@@ -479,17 +479,24 @@ key_from_der(const unsigned char *der, size_t len, char *err, size_t errlen)
 	struct x509_key *k = xcalloc(1, sizeof(*k));
 	unsigned char spki[SPKI_MAX];
 	word32 idx = 0;
+	size_t end = len;
 	int spki_len = 0, ret;
 
 	k->der = xmalloc(len);
 	memcpy(k->der, der, len);
 	k->der_len = len;
-	/* PKCS#8 wraps the traditional key; idx is left at it (or at 0) */
-	if (wc_GetPkcs8TraditionalOffset(k->der, &idx, (word32)len) < 0)
+	/* PKCS#8 wraps the traditional key in an OCTET STRING; idx is left at
+	 * it and its length returned. The key must fit in that string: when it
+	 * claims more, the TLS library refuses the file although the decoders
+	 * below would read on past the string (found by fuzz_cert). */
+	ret = wc_GetPkcs8TraditionalOffset(k->der, &idx, (word32)len);
+	if (ret >= 0)
+		end = idx + (size_t)ret;
+	else
 		idx = 0;
-	ret = rsa_key_spki(k->der, idx, len, k, spki, &spki_len);
+	ret = rsa_key_spki(k->der, idx, end, k, spki, &spki_len);
 	if (ret == -1)
-		ret = ecc_key_spki(k->der, idx, len, k, spki, &spki_len);
+		ret = ecc_key_spki(k->der, idx, end, k, spki, &spki_len);
 	if (ret < 0) {
 		errf(err, errlen, "%s",
 		    ret == -2 ? key_corrupt : "not a valid RSA or EC private key");

@@ -126,6 +126,16 @@ if mtlsd_start hostile; then
 		"POST /?t=smug-big HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nhello\r\n0\r\n\r\n$inner")
 	smuggle "chunk extension ended by a bare LF" "$P_API" < <(printf \
 		"POST /?t=smug-ext HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n5;x\nhello\r\n0\r\n\r\n$inner")
+	smuggle "control byte in a chunk extension" "$P_API" < <(printf \
+		"POST /?t=smug-extctl HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n5;x=\001\r\nhello\r\n0\r\n\r\n$inner")
+	smuggle "chunk size with a 0x prefix" "$P_API" < <(printf \
+		"POST /?t=smug-0x HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n$inner")
+	smuggle "negative chunk size" "$P_API" < <(printf \
+		"POST /?t=smug-neg HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n$inner")
+	smuggle "Content-Length: +5" "$P_API" < <(printf \
+		"POST /?t=smug-clplus HTTP/1.1\r\n${h}Content-Length: +5\r\n\r\nhello$inner")
+	smuggle "Transfer-Encoding: <VT>chunked (vertical tab)" "$P_API" < <(printf \
+		"POST /?t=smug-vt HTTP/1.1\r\n${h}Transfer-Encoding: \013chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n$inner")
 	smuggle "bare LF line endings" "$P_API" < <(printf \
 		'GET /?t=smug-lf HTTP/1.1\nHost: localhost\n\n')
 	smuggle "bare CR line ending" "$P_API" < <(printf \

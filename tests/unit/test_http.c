@@ -819,6 +819,8 @@ t_verdict_independent_of_slicing(void **state)
 	    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nBad(Name): x\r\n\r\n";
 	const char *chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
 	                      "5\r\nhello\n5\r\nworld\r\n0\r\n\r\n";
+	const char *chunk_ext_ctl = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "5;a=\x01\r\nhello\r\n0\r\n\r\n";
 	const char *nocolon =
 	    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nhello\r\n\r\n";
 	static struct rec r1, r2;
@@ -862,6 +864,13 @@ t_verdict_independent_of_slicing(void **state)
 	run(chunked, strlen(chunked), 1, 1, 0, &r2);
 	assert_string_equal(r1.log, r2.log);
 	assert_non_null(strstr(r1.log, "<ERR 400 bare CR or LF in chunked framing>"));
+
+	/* a control byte in a chunk extension (the parser skips extensions) */
+	run(chunk_ext_ctl, strlen(chunk_ext_ctl), 1, strlen(chunk_ext_ctl), 0, &r1);
+	run(chunk_ext_ctl, strlen(chunk_ext_ctl), 1, 1, 0, &r2);
+	assert_string_equal(r1.log, r2.log);
+	assert_non_null(strstr(r1.log, "<ERR 400 control character in chunked framing>"));
+	assert_null(strstr(r1.log, "hello"));
 
 	/* a feed starting with a bad byte is not end of input */
 	http_in_init(&trickle, 1, MAXH, MAXN, NULL, NULL);

@@ -286,6 +286,36 @@ t_key_foreign_public_part(void **state)
 	x509_key_free(b);
 }
 
+/* PKCS#8 whose OCTET STRING is shorter than the key inside it: the TLS
+ * library refuses it, so the loader must too (fuzz_cert found that it
+ * paired such a key by reading past the string) */
+static void
+t_key_pkcs8_short_octet_string(void **state)
+{
+	char err[200] = "";
+	struct x509_key *a = x509_key_generate(X509_KEY_EC, 256, err, sizeof(err));
+	struct x509_bundle bundle = { 0 };
+	unsigned char *bad;
+
+	(void)state;
+	assert_non_null(a);
+	/* 30 81 87 | 02 01 00 | 30 13 <algorithm> | 04 6d 30 6b <ECPrivateKey> */
+	assert_int_equal(a->der[27], 0x04);
+	assert_int_equal(a->der[28], 0x6d);
+	assert_int_equal(a->der[29], 0x30);
+	bad = xmalloc(a->der_len);
+	memcpy(bad, a->der, a->der_len);
+	bad[28] = 0x2d;
+	assert_int_equal(x509_parse(bad, a->der_len, &bundle, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "private key"));
+	assert_int_equal(bundle.n_keys, 0);
+	assert_int_equal(x509_parse(a->der, a->der_len, &bundle, err, sizeof(err)), 0);
+	assert_int_equal(bundle.n_keys, 1);
+	x509_bundle_clear(&bundle);
+	free(bad);
+	x509_key_free(a);
+}
+
 static void
 t_key_generate_refused(void **state)
 {
@@ -614,6 +644,7 @@ main(void)
 	    cmocka_unit_test(t_key_generate_fresh),
 	    cmocka_unit_test(t_key_generate_refused),
 	    cmocka_unit_test(t_key_foreign_public_part),
+	    cmocka_unit_test(t_key_pkcs8_short_octet_string),
 	    cmocka_unit_test(t_key_pem_traditional),
 	    cmocka_unit_test(t_csr_sans),
 	    cmocka_unit_test(t_csr_no_sans),
