@@ -24,22 +24,47 @@ t_done "tls: TLS 1.3 upstream, the suite mtlsd offers first is used ($want), X25
 # encryption (NULL), no server authentication (anonymous DH/ECDH), 3DES.
 # With wolfSSL's default list mtlsd agreed to ECDHE-ECDSA-NULL-SHA and sent
 # the request in the clear (200 from s_server's status page).
-ss_port=$($NETTOOL freeport 1)
-ss_log=$TMP/r/s_server-weak.log
-openssl s_server -accept "127.0.0.1:$ss_port" -naccept 4 -tls1_2 \
-	-cipher 'eNULL:aNULL:3DES:@SECLEVEL=0' -cert "$PKI/server/localhost.crt" \
-	-key "$PKI/server/localhost.key" -www >"$ss_log" 2>&1 &
-ss_pid=$!
-_ss_ready() {
-	kill -0 "$ss_pid" 2>/dev/null || return 99
-	$NETTOOL listening "$ss_port"
+# ss_start NAME S_SERVER-ARGS...: openssl s_server on a free port with the
+# test server certificate, answering its status page (-www); sets SS_PORT,
+# SS_PID, SS_LOG
+ss_start() {
+	local name=$1
+	shift
+	SS_PORT=$($NETTOOL freeport 1)
+	SS_LOG=$TMP/r/s_server-$name.log
+	openssl s_server -accept "127.0.0.1:$SS_PORT" -naccept 4 -cert "$PKI/server/localhost.crt" \
+		-key "$PKI/server/localhost.key" -www "$@" >"$SS_LOG" 2>&1 &
+	SS_PID=$!
+	wait_until 15 _ss_ready || chk_fail "openssl s_server ($name) does not listen on $SS_PORT"
 }
-wait_until 15 _ss_ready || chk_fail "openssl s_server does not listen on $ss_port"
+_ss_ready() {
+	kill -0 "$SS_PID" 2>/dev/null || return 99
+	$NETTOOL listening "$SS_PORT"
+}
+ss_stop() {
+	kill "$SS_PID" 2>/dev/null
+	wait "$SS_PID" 2>/dev/null
+}
+
+ss_start weak -tls1_2 -cipher 'eNULL:aNULL:3DES:@SECLEVEL=0'
+weak_port=$SS_PORT weak_log=$SS_LOG weak_pid=$SS_PID
+# a server with P-256 only (FIPS-style): our X25519 key share is not for it,
+# it asks for P-256 (HelloRetryRequest) and the handshake goes on; it
+# requires our client certificate
+ss_start p256 -tls1_3 -groups P-256 -Verify 2 -verify_return_error \
+	-CAfile "$PKI/trust/client-ca-bundle.pem"
+p256_port=$SS_PORT p256_pid=$SS_PID
 mtlsd_write_config suites
-mtlsd_mapping_file suites weak.yaml <<EOF
+mtlsd_mapping_file suites s.yaml <<EOF
 mappings:
   - name: weak
-    url: https://localhost:$ss_port/
+    url: https://localhost:$weak_port/
+    listen: 127.0.0.1:0
+    certificate: client-pem
+    trust: {ca_file: $PKI/trust/server-root.pem}
+    validate: false
+  - name: p256
+    url: https://localhost:$p256_port/
     listen: 127.0.0.1:0
     certificate: client-pem
     trust: {ca_file: $PKI/trust/server-root.pem}
@@ -51,10 +76,17 @@ if mtlsd_start suites; then
 		refusal_checks "weak suites, try $i" 502 upstream_tls
 	done
 	chk_match "reason in the body" 'handshake|cipher|alert' "$(body)"
-	chk_match "s_server's verdict" 'no shared cipher' "$(cat "$ss_log")"
-	chk_nomatch "the request reached s_server" 'weak-[0-9]-secret' "$(cat "$ss_log")"
+	chk_match "s_server's verdict" 'no shared cipher' "$(cat "$weak_log")"
+	chk_nomatch "the request reached s_server" 'weak-[0-9]-secret' "$(cat "$weak_log")"
 	t_done "tls: an upstream offering only NULL, anonymous or 3DES suites → 502 upstream_tls, nothing sent"
+
+	req p256 "http://127.0.0.1:$(mtlsd_port suites p256)/?t=p256"
+	chk_eq "status" 200 "$R_STATUS"
+	chk_match "s_server's page: protocol" 'Protocol *: *TLSv1\.3' "$(body)"
+	chk_match "s_server's page: the group agreed" 'Shared groups: secp256r1' "$(body)"
+	chk_match "s_server's page: our certificate" 'Subject: .*CN ?= ?client-pem' "$(body)"
+	t_done "tls: an upstream with P-256 only (no X25519) → the handshake retries with P-256, 200"
 	mtlsd_stop suites
 fi
-kill "$ss_pid" 2>/dev/null
-wait "$ss_pid" 2>/dev/null
+SS_PID=$weak_pid ss_stop
+SS_PID=$p256_pid ss_stop
