@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "curl_dl.h"
+#include "util.h"
 
 #define CURL_SONAME "libcurl.so.4"
 
@@ -39,7 +40,7 @@ curl_dl_load(char *err, size_t errlen)
 		    CURL_SONAME, dlerror());
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+	for (size_t i = 0; i < ARRAY_LEN(syms); i++) {
 		void *p = dlsym(h, syms[i].name);
 		if (p == NULL) {
 			snprintf(err, errlen, "%s has no %s", CURL_SONAME, syms[i].name);

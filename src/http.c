@@ -48,24 +48,26 @@ enum header_kind {
 	HK_OTHER_HOP, /* the rest of the list */
 };
 
+#define KH(name, kind) { name, sizeof(name) - 1, kind }
 static const struct {
 	const char *name;
 	size_t len;
 	enum header_kind kind;
 } known_headers[] = {
-    {"TE", 2, HK_OTHER_HOP},
-    {"Host", 4, HK_HOST},
-    {"Expect", 6, HK_EXPECT},
-    {"Trailer", 7, HK_OTHER_HOP},
-    {"Upgrade", 7, HK_UPGRADE},
-    {"Connection", 10, HK_CONNECTION},
-    {"Keep-Alive", 10, HK_OTHER_HOP},
-    {"Content-Length", 14, HK_CONTENT_LENGTH},
-    {"Proxy-Connection", 16, HK_OTHER_HOP},
-    {"Transfer-Encoding", 17, HK_TRANSFER_ENCODING},
-    {"Proxy-Authenticate", 18, HK_OTHER_HOP},
-    {"Proxy-Authorization", 19, HK_OTHER_HOP},
+    KH("TE", HK_OTHER_HOP),
+    KH("Host", HK_HOST),
+    KH("Expect", HK_EXPECT),
+    KH("Trailer", HK_OTHER_HOP),
+    KH("Upgrade", HK_UPGRADE),
+    KH("Connection", HK_CONNECTION),
+    KH("Keep-Alive", HK_OTHER_HOP),
+    KH("Content-Length", HK_CONTENT_LENGTH),
+    KH("Proxy-Connection", HK_OTHER_HOP),
+    KH("Transfer-Encoding", HK_TRANSFER_ENCODING),
+    KH("Proxy-Authenticate", HK_OTHER_HOP),
+    KH("Proxy-Authorization", HK_OTHER_HOP),
 };
+#undef KH
 
 static int
 is_alnum(unsigned char c)

@@ -41,6 +41,19 @@ stream_new(struct event_base *base, int fd, const struct stream_cb *cb, void *ar
 	return s;
 }
 
+/* Add or delete ev when it is not already as wanted; the new state. */
+static unsigned
+event_switch(struct event *ev, unsigned on, unsigned want)
+{
+	if (want != on) {
+		if (want)
+			event_add(ev, NULL);
+		else
+			event_del(ev);
+	}
+	return want;
+}
+
 /*
  * Register the events the state calls for, touching the loop (an epoll_ctl)
  * only when that changes. Output is written by stream_flush as soon as the
@@ -65,20 +78,8 @@ stream_update(struct stream *s)
 		want_w = (s->write_blocked && evbuffer_get_length(s->out) > 0) ||
 		    s->tls_read_wants_write;
 	}
-	if (want_r != s->rev_on) {
-		if (want_r)
-			event_add(s->rev, NULL);
-		else
-			event_del(s->rev);
-		s->rev_on = want_r;
-	}
-	if (want_w != s->wev_on) {
-		if (want_w)
-			event_add(s->wev, NULL);
-		else
-			event_del(s->wev);
-		s->wev_on = want_w;
-	}
+	s->rev_on = event_switch(s->rev, s->rev_on, want_r);
+	s->wev_on = event_switch(s->wev, s->wev_on, want_w);
 }
 
 struct stream *

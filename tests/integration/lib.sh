@@ -355,13 +355,19 @@ _nginx_ready() {
 
 nginx_stop() {
 	[ -n "${NG_PID:-}" ] || return 0
-	kill -QUIT "$NG_PID" 2>/dev/null
-	wait_until 10 _not_running "$NG_PID" || kill -KILL "$NG_PID" 2>/dev/null
-	wait "$NG_PID" 2>/dev/null
+	pid_stop QUIT "$NG_PID"
 	NG_PID=
 }
 
 _not_running() { ! kill -0 "$1" 2>/dev/null; }
+
+# pid_stop SIGNAL PID: send SIGNAL, wait (bounded) for the process to end,
+# SIGKILL it if it does not, reap it
+pid_stop() {
+	kill -"$1" "$2" 2>/dev/null
+	wait_until 10 _not_running "$2" || kill -KILL "$2" 2>/dev/null
+	wait "$2" 2>/dev/null
+}
 
 # curl straight to nginx with a client certificate (fixture checks)
 nginx_curl() {
@@ -854,9 +860,7 @@ vaultd_stop() {
 	local pid
 	pid=$(cat "$TMP/vaultd/$1/pid" 2>/dev/null) || return 0
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait_until 10 _not_running "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	pid_stop TERM "$pid"
 	rm -f "$TMP/vaultd/$1/pid"
 }
 
@@ -992,9 +996,7 @@ _vnginx_ready() {
 
 vnginx_stop() {
 	[ -n "${VNG_PID:-}" ] || return 0
-	kill -QUIT "$VNG_PID" 2>/dev/null
-	wait_until 10 _not_running "$VNG_PID" || kill -KILL "$VNG_PID" 2>/dev/null
-	wait "$VNG_PID" 2>/dev/null
+	pid_stop QUIT "$VNG_PID"
 	VNG_PID=
 }
 
@@ -1035,14 +1037,17 @@ vault_cert_yaml() {
 
 # vault_mapping_yaml NAME CERT: a mapping NAME to vnginx (own port) with
 # certificate CERT, as YAML list items for mtlsd_mapping_file
-vault_mapping_yaml() {
-	cat <<EOF
-  - name: $1
-    url: https://localhost:$VNG_PORT/
-    listen: 127.0.0.1:0
-    certificate: $2
-    trust: {ca_file: $PKI/trust/server-root.pem}
-EOF
+vault_mapping_yaml() { mapping_yaml "$1" "https://localhost:$VNG_PORT/" "$2"; }
+
+# mapping_yaml NAME URL CERTIFICATE [LINE...]: one entry of a mappings: list
+# on its own port (127.0.0.1:0), trusting the test server root; each LINE
+# (e.g. "validate: false") is added to it
+mapping_yaml() {
+	local l
+	printf '  - name: %s\n    url: %s\n    listen: 127.0.0.1:0\n    certificate: %s\n' "$1" "$2" "$3"
+	printf '    trust: {ca_file: %s}\n' "$PKI/trust/server-root.pem"
+	shift 3
+	for l in "$@"; do printf '    %s\n' "$l"; done
 }
 
 # mtlsd_admin INST PATH [CURL-ARGS...]: the admin endpoint's answer body

@@ -41,10 +41,6 @@ _ss_ready() {
 	kill -0 "$SS_PID" 2>/dev/null || return 99
 	$NETTOOL listening "$SS_PORT"
 }
-ss_stop() {
-	kill "$SS_PID" 2>/dev/null
-	wait "$SS_PID" 2>/dev/null
-}
 
 ss_start weak -tls1_2 -cipher 'eNULL:aNULL:3DES:@SECLEVEL=0'
 weak_port=$SS_PORT weak_log=$SS_LOG weak_pid=$SS_PID
@@ -55,21 +51,11 @@ ss_start p256 -tls1_3 -groups P-256 -Verify 2 -verify_return_error \
 	-CAfile "$PKI/trust/client-ca-bundle.pem"
 p256_port=$SS_PORT p256_pid=$SS_PID
 mtlsd_write_config suites
-mtlsd_mapping_file suites s.yaml <<EOF
-mappings:
-  - name: weak
-    url: https://localhost:$weak_port/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    trust: {ca_file: $PKI/trust/server-root.pem}
-    validate: false
-  - name: p256
-    url: https://localhost:$p256_port/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    trust: {ca_file: $PKI/trust/server-root.pem}
-    validate: false
-EOF
+{
+	echo "mappings:"
+	mapping_yaml weak "https://localhost:$weak_port/" client-pem "validate: false"
+	mapping_yaml p256 "https://localhost:$p256_port/" client-pem "validate: false"
+} | mtlsd_mapping_file suites s.yaml
 if mtlsd_start suites; then
 	for i in 1 2; do
 		req "weak-$i" "http://127.0.0.1:$(mtlsd_port suites weak)/?t=weak-$i-secret"
@@ -88,5 +74,5 @@ if mtlsd_start suites; then
 	t_done "tls: an upstream with P-256 only (no X25519) → the handshake retries with P-256, 200"
 	mtlsd_stop suites
 fi
-SS_PID=$weak_pid ss_stop
-SS_PID=$p256_pid ss_stop
+pid_stop TERM "$weak_pid"
+pid_stop TERM "$p256_pid"

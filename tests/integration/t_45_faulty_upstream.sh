@@ -14,7 +14,6 @@
 #   alert     the same, SNI alert-unrecognized-name.test        (handshake alert)
 #   denied    the same, SNI alert-access-denied.test            (handshake alert)
 
-trust="trust: {ca_file: $PKI/trust/server-root.pem}"
 FD_DIR=$TMP/faultyd
 
 # faultyd_start: start faultyd, wait (bounded) for its port. Sets FD_PORT,
@@ -44,9 +43,7 @@ faultyd_start() {
 # faultyd_stop: SIGTERM by PID, wait (bounded), SIGKILL if needed
 faultyd_stop() {
 	[ -n "${FD_PID:-}" ] || return 0
-	kill -TERM "$FD_PID" 2>/dev/null
-	wait_until 10 _not_running "$FD_PID" || kill -KILL "$FD_PID" 2>/dev/null
-	wait "$FD_PID" 2>/dev/null
+	pid_stop TERM "$FD_PID"
 	FD_PID=
 }
 
@@ -107,29 +104,14 @@ pool: {idle_timeout: 2s}
 admin: {listen: "127.0.0.1:0"}'
 # validate: false: the alert mappings must fail at request time (502), not
 # hold the certificate back as pending
-mtlsd_mapping_file faulty faulty.yaml <<EOF
-mappings:
-  - name: faulty
-    url: https://localhost:$FD_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
-    validate: false
-  - name: alert
-    url: https://localhost:$FD_PORT/
-    server_name: alert-unrecognized-name.test
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
-    validate: false
-  - name: denied
-    url: https://localhost:$FD_PORT/
-    server_name: alert-access-denied.test
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
-    validate: false
-EOF
+{
+	echo "mappings:"
+	mapping_yaml faulty "https://localhost:$FD_PORT/" client-pem "validate: false"
+	mapping_yaml alert "https://localhost:$FD_PORT/" client-pem "validate: false" \
+		"server_name: alert-unrecognized-name.test"
+	mapping_yaml denied "https://localhost:$FD_PORT/" client-pem "validate: false" \
+		"server_name: alert-access-denied.test"
+} | mtlsd_mapping_file faulty faulty.yaml
 if ! mtlsd_start faulty; then
 	faultyd_stop
 	return 0
