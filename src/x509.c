@@ -476,12 +476,20 @@ static const char key_corrupt[] = "private key is corrupt (inconsistent paramete
 static struct x509_key *
 key_from_der(const unsigned char *der, size_t len, char *err, size_t errlen)
 {
-	struct x509_key *k = xcalloc(1, sizeof(*k));
+	struct der whole = { der, len }, outer;
+	struct x509_key *k;
 	unsigned char spki[SPKI_MAX];
 	word32 idx = 0;
 	size_t end = len;
 	int spki_len = 0, ret;
 
+	/* a key is one DER element whose length covers it exactly: the TLS
+	 * library refuses any other (found by fuzz_cert) */
+	if (der_expect(&whole, DER_SEQUENCE, &outer) < 0 || whole.len != 0) {
+		errf(err, errlen, "not a valid RSA or EC private key");
+		return NULL;
+	}
+	k = xcalloc(1, sizeof(*k));
 	k->der = xmalloc(len);
 	memcpy(k->der, der, len);
 	k->der_len = len;
