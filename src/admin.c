@@ -37,9 +37,11 @@
 #include "listener.h"
 #include "log.h"
 #include "procstats.h"
+#include "proxy.h"
 #include "runtime.h"
 #include "util.h"
 #include "vault.h"
+#include "workers.h"
 #include "x509.h"
 
 #define ADMIN_TIMEOUT_S    10
@@ -60,6 +62,7 @@ static struct {
 	int loopback;                   /* TCP on a loopback address: check Host */
 	time_t started;
 	struct admin_reload_stats reloads;
+	struct admin_worker workers[1024];      /* config's maximum of workers */
 } admin;
 
 /* --- JSON --------------------------------------------------------------- */
@@ -343,11 +346,27 @@ status_mapping(struct json_writer *j, const struct dest *d)
 	jw_str(j, "pending_reason", d->candidate != NULL ? d->pending_reason : NULL);
 	jw_bool(j, "enabled", m->enabled);
 	jw_bool(j, "usable", d->cert != NULL);
-	jw_u64(j, "requests", d->requests);
-	jw_u64(j, "upstream_handshakes", d->handshakes);
-	jw_u64(j, "upstream_resumed", d->resumed);
-	jw_u64(j, "pool_idle", d->n_idle);
+	jw_u64(j, "requests", dest_requests(d));
+	jw_u64(j, "upstream_handshakes", dest_handshakes(d));
+	jw_u64(j, "upstream_resumed", dest_resumed(d));
+	jw_u64(j, "pool_idle", dest_idle(d));
 	jw_close(j, '}');
+}
+
+static void
+status_workers(struct json_writer *j, const struct admin_view *v)
+{
+	if (v->n_workers == 0)
+		return;
+	jw_open(j, "workers", '[');
+	for (unsigned i = 0; i < v->n_workers; i++) {
+		jw_open(j, NULL, '{');
+		jw_int(j, "worker", i);
+		jw_int(j, "connections", v->workers[i].conns);
+		jw_u64(j, "accepted", v->workers[i].accepted);
+		jw_close(j, '}');
+	}
+	jw_close(j, ']');
 }
 
 static void
@@ -379,6 +398,7 @@ admin_render_status(struct evbuffer *out, const struct admin_view *v)
 	jw_int(&j, "uptime_seconds", (long long)(v->now - v->started));
 	jw_int(&j, "generation", g->id);
 	jw_int(&j, "connections", v->n_conns);
+	status_workers(&j, v);
 	status_reload(&j, v->reloads);
 	status_vault(&j);
 	jw_open(&j, "mappings", '[');
@@ -424,28 +444,27 @@ prom_family(struct evbuffer *b, const char *name, const char *type, const char *
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static uint64_t
-get_requests(const struct dest *d)
+static void
+metrics_workers(struct evbuffer *b, const struct admin_view *v)
 {
-	return d->requests;
-}
-
-static uint64_t
-get_handshakes(const struct dest *d)
-{
-	return d->handshakes;
-}
-
-static uint64_t
-get_resumed(const struct dest *d)
-{
-	return d->resumed;
+	if (v->n_workers == 0)
+		return;
+	prom_family(b, "mtlsd_worker_connections", "gauge",
+	    "Client connections open, per worker (event-loop thread).");
+	for (unsigned i = 0; i < v->n_workers; i++)
+		evbuffer_add_printf(b, "mtlsd_worker_connections{worker=\"%u\"} %u\n", i,
+		    v->workers[i].conns);
+	prom_family(b, "mtlsd_worker_accepted_total", "counter",
+	    "Client connections accepted, per worker (event-loop thread).");
+	for (unsigned i = 0; i < v->n_workers; i++)
+		evbuffer_add_printf(b, "mtlsd_worker_accepted_total{worker=\"%u\"} %" PRIu64 "\n",
+		    i, v->workers[i].accepted);
 }
 
 static uint64_t
 get_idle(const struct dest *d)
 {
-	return d->n_idle;
+	return dest_idle(d);
 }
 
 static const struct {
@@ -453,12 +472,12 @@ static const struct {
 	uint64_t (*get)(const struct dest *);
 } dest_metrics[] = {
 	{ "mtlsd_requests_total", "counter",
-	    "Requests routed to the mapping in the current generation.", get_requests },
+	    "Requests routed to the mapping in the current generation.", dest_requests },
 	{ "mtlsd_upstream_handshakes_total", "counter",
-	    "Upstream TLS handshakes completed (current generation).", get_handshakes },
+	    "Upstream TLS handshakes completed (current generation).", dest_handshakes },
 	{ "mtlsd_upstream_resumed_total", "counter",
 	    "Upstream TLS handshakes that resumed a session (current generation).",
-	    get_resumed },
+	    dest_resumed },
 	{ "mtlsd_pool_idle_connections", "gauge",
 	    "Idle pooled upstream connections.", get_idle },
 };
@@ -638,6 +657,7 @@ admin_render_metrics(struct evbuffer *out, const struct admin_view *v)
 	evbuffer_add_printf(out, "mtlsd_last_reload_errors %zu\n", r->n_errors);
 	prom_family(out, "mtlsd_connections", "gauge", "Client connections open.");
 	evbuffer_add_printf(out, "mtlsd_connections %u\n", v->n_conns);
+	metrics_workers(out, v);
 	metrics_dests(out, v->gen);
 	metrics_certs(out, v->gen, v->now);
 	metrics_vault(out, v->gen);
@@ -760,7 +780,16 @@ static void
 admin_view_now(struct admin_view *v)
 {
 	v->gen = admin.w->gen;
-	v->n_conns = admin.w->n_conns;
+	v->n_conns = proxy_conns_total();
+	v->n_workers = workers_count();
+	if (v->n_workers > ARRAY_LEN(admin.workers))
+		v->n_workers = ARRAY_LEN(admin.workers);
+	for (unsigned i = 0; i < v->n_workers; i++) {
+		const struct worker *w = workers_get(i);
+		admin.workers[i].conns = RELAXED_GET(w->n_conns);
+		admin.workers[i].accepted = RELAXED_GET(w->accepted);
+	}
+	v->workers = admin.workers;
 	v->now = time(NULL);
 	v->started = admin.started;
 	v->pid = (long)getpid();

@@ -48,9 +48,17 @@ struct admin_reload_stats {
 	size_t n_errors;
 };
 
+/* One worker's figures. */
+struct admin_worker {
+	unsigned conns;                 /* client connections open */
+	uint64_t accepted;              /* client connections accepted */
+};
+
 struct admin_view {
 	const struct generation *gen;   /* current */
 	unsigned n_conns;               /* client connections open */
+	const struct admin_worker *workers;
+	unsigned n_workers;
 	time_t now, started;
 	long pid;
 	const struct admin_reload_stats *reloads;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <grp.h>
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "util.h"
+#include "workers.h"
 
 #ifndef LIST_FOREACH_SAFE
 #define LIST_FOREACH_SAFE(var, head, field, tvar)                        \
@@ -29,20 +31,37 @@
 	    (var) && ((tvar) = LIST_NEXT((var), field), 1); (var) = (tvar))
 #endif
 
+/* Who may connect and where it goes: a listener's settings from the
+ * configuration, as its owner thread sees them. */
+struct lsettings {
+	char *mapping;                  /* NULL: proxy port */
+	uid_t *allowed_uids;
+	size_t n_allowed_uids;
+};
+
+/* A listener's socket in one worker, touched only by that worker's thread
+ * once it runs (TCP: one SO_REUSEPORT socket each; unix: a dup). */
+struct lslot {
+	struct listener *l;
+	struct worker *w;
+	int fd;
+	struct evconnlistener *evl;
+	struct event *resume;           /* re-enable after EMFILE */
+	struct lsettings set;           /* the worker's copy */
+};
+
+/* Owned by the main thread, which changes it only while no worker reads
+ * it (workers read it inside workers_call). */
 struct listener {
 	LIST_ENTRY(listener) link;
 	char *address;                  /* config spelling */
 	char *key;                      /* identity across reloads */
-	char *mapping;                  /* NULL: proxy port */
 	char *unix_path;
-	uid_t *allowed_uids;
-	size_t n_allowed_uids;
-	int fd;
+	struct lsettings set;           /* from the configuration */
 	int prepared;                   /* opened by the pending reload */
 	int keep;                       /* still in the pending config */
-	struct evconnlistener *evl;
-	struct worker *w;
-	struct event *resume;           /* re-enable after EMFILE */
+	struct lslot *slots;            /* [worker id] */
+	unsigned n_slots;
 };
 
 static LIST_HEAD(, listener) listeners = LIST_HEAD_INITIALIZER(listeners);
@@ -73,20 +92,21 @@ listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 static int
-peer_allowed(const struct listener *l, int fd)
+peer_allowed(const struct lslot *sl, int fd)
 {
+	const struct lsettings *set = &sl->set;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	if (l->n_allowed_uids == 0)
+	if (set->n_allowed_uids == 0)
 		return 1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	for (size_t i = 0; i < l->n_allowed_uids; i++)
-		if (l->allowed_uids[i] == cred.uid)
+	for (size_t i = 0; i < set->n_allowed_uids; i++)
+		if (set->allowed_uids[i] == cred.uid)
 			return 1;
 	log_warnx("listener %s: refused a connection from uid %u (not in allowed_uids)",
-	    l->address, (unsigned)cred.uid);
+	    sl->l->address, (unsigned)cred.uid);
 	return 0;
 }
 
@@ -94,45 +114,45 @@ static void
 listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *sl = arg;
 	char peer[80];
 	int one = 1;
 
 	(void)evl;
 	(void)salen;
-	if (!peer_allowed(l, fd)) {
+	if (!peer_allowed(sl, fd)) {
 		close(fd);
 		return;
 	}
-	if (l->unix_path != NULL) {
+	if (sl->l->unix_path != NULL) {
 		snprintf(peer, sizeof(peer), "unix");
 	} else {
 		listener_format_addr(sa, peer, sizeof(peer));
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	accept_fn(l->w, fd, peer, l->mapping);
+	accept_fn(sl->w, fd, peer, sl->set.mapping);
 }
 
 static void
 listener_resume(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *sl = arg;
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(l->evl);
+	evconnlistener_enable(sl->evl);
 }
 
 /* Out of descriptors: pause this listener briefly instead of spinning. */
 static void
 listener_error(struct evconnlistener *evl, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *sl = arg;
 	struct timeval tv = { 0, 100000 };
 
-	log_warn("accept on %s", l->address);
+	log_warn("accept on %s", sl->l->address);
 	evconnlistener_disable(evl);
-	evtimer_add(l->resume, &tv);
+	evtimer_add(sl->resume, &tv);
 }
 
 int
@@ -153,8 +173,11 @@ listener_unix_perms(const struct listen_spec *spec, char *err, size_t errlen)
 	return 0;
 }
 
-int
-listener_open_socket(const struct listen_spec *spec, char *err, size_t errlen)
+/* A listening socket for spec bound to sa (spec's address, or the one the
+ * kernel gave the first socket of a SO_REUSEPORT group). */
+static int
+open_socket(const struct listen_spec *spec, const struct sockaddr *sa, socklen_t salen,
+    int reuseport, char *err, size_t errlen)
 {
 	int fd, one = 1;
 
@@ -165,10 +188,12 @@ listener_open_socket(const struct listen_spec *spec, char *err, size_t errlen)
 		(void)unlink(spec->unix_path);  /* stale socket of a previous run */
 	} else {
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+			goto fail;
 		if (spec->ss.ss_family == AF_INET6)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
-	if (bind(fd, (const struct sockaddr *)&spec->ss, spec->sslen) < 0)
+	if (bind(fd, sa, salen) < 0)
 		goto fail;
 	if (spec->is_unix && listener_unix_perms(spec, err, errlen) < 0) {
 		close(fd);
@@ -185,6 +210,48 @@ fail:
 	if (spec->is_unix)
 		(void)unlink(spec->unix_path);
 	return -1;
+}
+
+int
+listener_open_socket(const struct listen_spec *spec, char *err, size_t errlen)
+{
+	return open_socket(spec, (const struct sockaddr *)&spec->ss, spec->sslen, 0, err,
+	    errlen);
+}
+
+/*
+ * One socket per worker: with one worker, spec's own; with more, TCP gets
+ * a SO_REUSEPORT group bound to the address the first one got (port 0 is
+ * resolved once), so the kernel spreads connections over the workers, and
+ * a unix socket is shared (a dup each). 0, or -1 with err set.
+ */
+static int
+open_slots(struct listener *l, const struct listen_spec *spec, char *err, size_t errlen)
+{
+	unsigned n = l->n_slots;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if ((l->slots[0].fd = open_socket(spec, (const struct sockaddr *)&spec->ss, spec->sslen,
+	    n > 1 && !spec->is_unix, err, errlen)) < 0)
+		return -1;
+	if (n > 1 && !spec->is_unix &&
+	    getsockname(l->slots[0].fd, (struct sockaddr *)&ss, &len) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", spec->address, strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 1; i < n; i++) {
+		int fd = spec->is_unix ? fcntl(l->slots[0].fd, F_DUPFD_CLOEXEC, 0) :
+		    open_socket(spec, (const struct sockaddr *)&ss, len, 1, err, errlen);
+		if (fd < 0) {
+			if (spec->is_unix)
+				snprintf(err, errlen, "cannot listen on %s: %s", spec->address,
+				    strerror(errno));
+			return -1;
+		}
+		l->slots[i].fd = fd;
+	}
+	return 0;
 }
 
 /* A listener's identity across reloads is its address; port 0 (the kernel
@@ -216,22 +283,55 @@ listener_find(const char *key)
 }
 
 static void
+lsettings_clear(struct lsettings *set)
+{
+	free(set->mapping);
+	free(set->allowed_uids);
+	memset(set, 0, sizeof(*set));
+}
+
+static void
+lsettings_set(struct lsettings *set, const char *mapping, const uid_t *uids, size_t n)
+{
+	lsettings_clear(set);
+	set->mapping = mapping ? xstrdup(mapping) : NULL;
+	set->n_allowed_uids = n;
+	if (n > 0) {
+		set->allowed_uids = xcalloc(n, sizeof(uid_t));
+		memcpy(set->allowed_uids, uids, n * sizeof(uid_t));
+	}
+}
+
+/* Stop accepting on a slot and close its socket (in its worker's thread,
+ * or before the worker runs). */
+static void
+slot_close(struct lslot *sl)
+{
+	if (sl->evl != NULL)
+		evconnlistener_free(sl->evl);   /* closes fd */
+	else if (sl->fd >= 0)
+		close(sl->fd);
+	sl->evl = NULL;
+	sl->fd = -1;
+	if (sl->resume != NULL)
+		event_free(sl->resume);
+	sl->resume = NULL;
+	lsettings_clear(&sl->set);
+}
+
+static void
 listener_free(struct listener *l)
 {
 	LIST_REMOVE(l, link);
-	if (l->evl != NULL)
-		evconnlistener_free(l->evl);    /* closes fd */
-	else if (l->fd >= 0)
-		close(l->fd);
+	for (unsigned i = 0; i < l->n_slots; i++)
+		slot_close(&l->slots[i]);
 	if (l->unix_path != NULL)
 		(void)unlink(l->unix_path);
-	if (l->resume != NULL)
-		event_free(l->resume);
+	free(l->slots);
 	free(l->address);
 	free(l->key);
-	free(l->mapping);
 	free(l->unix_path);
-	free(l->allowed_uids);
+	lsettings_clear(&l->set);
 	free(l);
 }
 
@@ -239,25 +339,16 @@ listener_free(struct listener *l)
 static void
 listener_update(struct listener *l, const struct listen_spec *spec, const char *mapping)
 {
-	free(l->mapping);
-	l->mapping = mapping ? xstrdup(mapping) : NULL;
-	free(l->allowed_uids);
-	l->allowed_uids = NULL;
-	l->n_allowed_uids = spec->n_allowed_uids;
-	if (spec->n_allowed_uids > 0) {
-		l->allowed_uids = xcalloc(spec->n_allowed_uids, sizeof(uid_t));
-		memcpy(l->allowed_uids, spec->allowed_uids, spec->n_allowed_uids * sizeof(uid_t));
-	}
+	lsettings_set(&l->set, mapping, spec->allowed_uids, spec->n_allowed_uids);
 	l->keep = 1;
 }
 
 static int
-prepare_one(struct worker *w, const struct listen_spec *spec, const char *mapping,
-    size_t idx, char *err, size_t errlen)
+prepare_one(const struct listen_spec *spec, const char *mapping, size_t idx, char *err,
+    size_t errlen)
 {
 	char key[512];
 	struct listener *l;
-	int fd;
 
 	listener_key(spec, mapping, idx, key, sizeof(key));
 	l = listener_find(key);
@@ -265,33 +356,36 @@ prepare_one(struct worker *w, const struct listen_spec *spec, const char *mappin
 		l->keep = 1;
 		return 0;
 	}
-	if ((fd = listener_open_socket(spec, err, errlen)) < 0)
-		return -1;
 	l = xcalloc(1, sizeof(*l));
 	l->address = xstrdup(spec->address);
 	l->key = xstrdup(key);
 	l->unix_path = spec->is_unix ? xstrdup(spec->unix_path) : NULL;
-	l->fd = fd;
-	l->w = w;
+	l->n_slots = workers_count();
+	l->slots = xcalloc(l->n_slots, sizeof(*l->slots));
+	for (unsigned i = 0; i < l->n_slots; i++) {
+		l->slots[i].l = l;
+		l->slots[i].w = workers_get(i);
+		l->slots[i].fd = -1;
+	}
 	l->prepared = 1;
 	l->keep = 1;
 	LIST_INSERT_HEAD(&listeners, l, link);
-	return 0;
+	return open_slots(l, spec, err, errlen);
 }
 
 int
-listeners_prepare(struct worker *w, const struct config *cfg, char *err, size_t errlen)
+listeners_prepare(const struct config *cfg, char *err, size_t errlen)
 {
 	struct listener *l;
 
 	LIST_FOREACH(l, &listeners, link)
 		l->keep = 0;
 	for (size_t i = 0; i < cfg->n_proxy_listen; i++)
-		if (prepare_one(w, &cfg->proxy_listen[i], NULL, i, err, errlen) < 0)
+		if (prepare_one(&cfg->proxy_listen[i], NULL, i, err, errlen) < 0)
 			goto fail;
 	for (size_t i = 0; i < cfg->n_mappings; i++)
-		if (cfg->mappings[i].listen != NULL && prepare_one(w,
-		    cfg->mappings[i].listen, cfg->mappings[i].name, 0, err, errlen) < 0)
+		if (cfg->mappings[i].listen != NULL && prepare_one(cfg->mappings[i].listen,
+		    cfg->mappings[i].name, 0, err, errlen) < 0)
 			goto fail;
 	return 0;
 fail:
@@ -310,37 +404,56 @@ listeners_abort(void)
 }
 
 static void
-listener_start(struct listener *l)
+slot_start(struct lslot *sl)
+{
+	sl->evl = evconnlistener_new(sl->w->base, listener_accept, sl,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, sl->fd);
+	if (sl->evl == NULL)
+		fatalx("cannot watch listener %s", sl->l->address);
+	evconnlistener_set_error_cb(sl->evl, listener_error);
+	sl->resume = evtimer_new(sl->w->base, listener_resume, sl);
+}
+
+void
+listeners_sync(struct worker *w)
+{
+	struct listener *l;
+
+	LIST_FOREACH(l, &listeners, link) {
+		struct lslot *sl = &l->slots[w->id];
+		if (!l->keep) {
+			slot_close(sl);
+			continue;
+		}
+		lsettings_set(&sl->set, l->set.mapping, l->set.allowed_uids,
+		    l->set.n_allowed_uids);
+		if (sl->evl == NULL && sl->fd >= 0)
+			slot_start(sl);
+	}
+}
+
+static void
+listener_log_start(const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char bound[80];
 
-	l->evl = evconnlistener_new(l->w->base, listener_accept, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, l->fd);
-	if (l->evl == NULL)
-		fatalx("cannot watch listener %s", l->address);
-	evconnlistener_set_error_cb(l->evl, listener_error);
-	l->resume = evtimer_new(l->w->base, listener_resume, l);
-	l->prepared = 0;
 	if (l->unix_path != NULL)
 		snprintf(bound, sizeof(bound), "unix:%s", l->unix_path);
-	else if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0)
+	else if (getsockname(l->slots[0].fd, (struct sockaddr *)&ss, &len) == 0)
 		listener_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
 	else
 		snprintf(bound, sizeof(bound), "%s", l->address);
-	if (l->mapping != NULL)
-		log_info("listening on %s (mapping %s)", bound, l->mapping);
+	if (l->set.mapping != NULL)
+		log_info("listening on %s (mapping %s)", bound, l->set.mapping);
 	else
 		log_info("listening on %s (proxy)", bound);
 }
 
 void
-listeners_commit(struct worker *w, const struct config *cfg)
+listeners_commit(const struct config *cfg)
 {
-	struct listener *l, *tmp;
-
-	(void)w;
 	char key[512];
 
 	for (size_t i = 0; i < cfg->n_proxy_listen; i++) {
@@ -354,14 +467,29 @@ listeners_commit(struct worker *w, const struct config *cfg)
 		listener_key(m->listen, m->name, 0, key, sizeof(key));
 		listener_update(listener_find(key), m->listen, m->name);
 	}
+}
+
+void
+listeners_finish(void)
+{
+	struct listener *l, *tmp;
+
 	LIST_FOREACH_SAFE(l, &listeners, link, tmp) {
 		if (!l->keep) {
 			log_info("closing listener %s", l->address);
 			listener_free(l);
 		} else if (l->prepared) {
-			listener_start(l);
+			l->prepared = 0;
+			listener_log_start(l);
 		}
 	}
+}
+
+static void
+sync_one(struct worker *w, void *arg)
+{
+	(void)arg;
+	listeners_sync(w);
 }
 
 void
@@ -369,6 +497,9 @@ listeners_close_all(void)
 {
 	struct listener *l;
 
+	LIST_FOREACH(l, &listeners, link)
+		l->keep = 0;
+	workers_call_all(sync_one, NULL);
 	while ((l = LIST_FIRST(&listeners)) != NULL)
 		listener_free(l);
 }

@@ -20,14 +20,22 @@ typedef void (*listener_accept_fn)(struct worker *w, int fd, const char *peer,
     const char *mapping);
 
 void listeners_init(listener_accept_fn fn);
-/* Open the listeners cfg needs that are not open yet (not accepting yet).
- * 0, or -1 with err set and nothing changed. */
-int listeners_prepare(struct worker *w, const struct config *cfg, char *err, size_t errlen);
-/* Start accepting on the prepared ones, close those cfg no longer has. */
-void listeners_commit(struct worker *w, const struct config *cfg);
+/* Open the listeners cfg needs that are not open yet (not accepting yet),
+ * one socket per worker. 0, or -1 with err set and nothing changed. */
+int listeners_prepare(const struct config *cfg, char *err, size_t errlen);
+/*
+ * Switching to cfg's listeners, in three steps: listeners_commit takes
+ * cfg's settings (main thread); listeners_sync, in each worker's thread
+ * (workers_call), starts accepting on the new ones, takes the settings and
+ * stops accepting on those cfg no longer has; listeners_finish (main
+ * thread, once every worker synced) closes those and logs the new ones.
+ */
+void listeners_commit(const struct config *cfg);
+void listeners_sync(struct worker *w);
+void listeners_finish(void);
 /* Undo listeners_prepare (reload failed later). */
 void listeners_abort(void);
-/* Stop accepting everywhere (shutdown). */
+/* Stop accepting everywhere, in every worker (shutdown). */
 void listeners_close_all(void);
 
 struct listen_spec;

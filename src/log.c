@@ -10,6 +10,7 @@
 #include "log.h"
 
 static const char *log_progname = "mtlsd";
+/* set by the main thread, read by every worker */
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_access_on;
 
@@ -19,19 +20,19 @@ void
 log_init(const char *progname, enum log_level level)
 {
 	log_progname = progname;
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 void
 log_set_level(enum log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 enum log_level
 log_get_level(void)
 {
-	return log_level;
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 int
@@ -46,13 +47,13 @@ log_level_from_name(const char *name)
 void
 log_set_access(int enabled)
 {
-	log_access_on = enabled;
+	__atomic_store_n(&log_access_on, enabled, __ATOMIC_RELAXED);
 }
 
 int
 log_access_enabled(void)
 {
-	return log_access_on;
+	return __atomic_load_n(&log_access_on, __ATOMIC_RELAXED);
 }
 
 /* One write per line so concurrent writers never interleave inside a line. */
@@ -78,7 +79,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[1536];
 
-	if (level > log_level)
+	if (level > log_get_level())
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_emit(stderr, level_names[level], msg, NULL);
@@ -99,7 +100,7 @@ log_warn(const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
-	if (LOG_LVL_WARN > log_level)
+	if (LOG_LVL_WARN > log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -119,7 +120,7 @@ log_access(const char *fmt, ...)
 	char msg[2048];
 	va_list ap;
 
-	if (!log_access_on)
+	if (!log_access_enabled())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -30,6 +30,7 @@
 #include "validate.h"
 #include "vault.h"
 #include "watch.h"
+#include "workers.h"
 #include "x509.h"
 
 #define DRAIN_EXTRA_MS 2000
@@ -101,9 +102,15 @@ apply_log_settings(const struct config *cfg)
 {
 	log_set_level(app.verbose ? LOG_LVL_DEBUG : (enum log_level)cfg->log.level);
 	log_set_access(cfg->log.access_log);
-	if (cfg->workers > 1)
-		log_warnx("workers: %u requested; this version runs one event loop",
-		    cfg->workers);
+}
+
+/* In each worker's thread: the listeners and the generation of a start or
+ * a reload, in one step, so that no connection meets one without the other. */
+static void
+worker_apply(struct worker *w, void *arg)
+{
+	listeners_sync(w);
+	generation_switch(w, arg);
 }
 
 /* Certificates change with time too: rebuild when a choice can change (a
@@ -146,21 +153,22 @@ reload(evutil_socket_t fd, short what, void *arg)
 		admin_note_reload(0, old->id, &errs);
 		goto out;
 	}
-	if (listeners_prepare(&app.w, g->cfg, err, sizeof(err)) < 0) {
+	if (listeners_prepare(g->cfg, err, sizeof(err)) < 0) {
 		log_error("reload failed: %s; still serving generation %u", err, old->id);
 		config_errors_add(&errs, NULL, "%s", err);
 		admin_note_reload(0, old->id, &errs);
 		generation_unref(&g);
 		goto out;
 	}
-	listeners_commit(&app.w, g->cfg);
+	listeners_commit(g->cfg);
 	watch_update(g->cfg, app.config_path);
 	generation_adopt(g, old);
-	app.w.gen = g;
+	workers_call_all(worker_apply, g);
+	listeners_finish();
 	admin_update(&app.w, g->cfg);
 	apply_log_settings(g->cfg);
-	generation_retire(old);
-	generation_unref(&old);
+	generation_unref(&g);           /* the workers hold it now */
+	g = app.w.gen;
 	for (size_t i = 0; i < g->isolated.n; i++)
 		log_error("%s", g->isolated.msgs[i]);
 	if (g->isolated.n > 0)
@@ -265,7 +273,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	log_warnx("shutdown: %u connection(s) still busy after the drain period; "
-	    "closing them", app.w.n_conns);
+	    "closing them", proxy_conns_total());
 	event_base_loopexit(app.w.base, NULL);
 }
 
@@ -288,10 +296,10 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	evtimer_del(app.ev_rotate);
 	vault_shutdown();
 	log_info("shutdown (signal %d): no new connections; draining %u", (int)sig,
-	    app.w.n_conns);
+	    proxy_conns_total());
 	listeners_close_all();
 	evtimer_add(app.ev_deadline, &tv);
-	proxy_drain(&app.w);
+	workers_drain();
 }
 
 static void
@@ -334,10 +342,11 @@ teardown(void)
 	event_free(app.ev_rotate);
 	admin_stop();
 	listeners_close_all();
+	workers_stop();
 	watch_free();
 	validate_free();
 	vault_shutdown();
-	generation_unref(&app.w.gen);
+	generation_leave(&app.w);
 	evdns_base_free(app.w.dns, 0);
 	event_base_free(app.w.base);
 	x509_thread_cleanup();
@@ -356,14 +365,9 @@ run(void)
 	if (app.w.gen == NULL)
 		fatalx("configuration %s has errors; not starting", app.config_path);
 	apply_log_settings(app.w.gen->cfg);
-	TAILQ_INIT(&app.w.conns);
-	if ((app.w.base = event_base_new()) == NULL)
-		fatalx("cannot create the event loop");
-	app.w.dns = evdns_base_new(app.w.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-	if (app.w.dns == NULL)  /* no resolv.conf: /etc/hosts and literals only */
-		app.w.dns = evdns_base_new(app.w.base, 0);
-	if (app.w.dns == NULL)
-		fatalx("cannot create the DNS resolver");
+	/* the other workers' loops exist from here, their threads start once
+	 * everything is in place */
+	workers_init(&app.w, app.w.gen->cfg->workers);
 	setup_events();
 	app.starting = 1;
 	vault_init(app.w.base, reload_request);
@@ -377,17 +381,21 @@ run(void)
 	}
 	listeners_init(proxy_accept);
 	validate_init(reload_request);
-	if (listeners_prepare(&app.w, app.w.gen->cfg, err, sizeof(err)) < 0)
+	if (listeners_prepare(app.w.gen->cfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
-	listeners_commit(&app.w, app.w.gen->cfg);
+	listeners_commit(app.w.gen->cfg);
+	workers_call_all(worker_apply, app.w.gen);
+	listeners_finish();
+	workers_start();
 	if (admin_start(&app.w, app.w.gen->cfg, operator_reload, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	if (watch_init(app.w.base, reload_request) == 0)
 		watch_update(app.w.gen->cfg, app.config_path);
 	for (size_t i = 0; i < app.w.gen->isolated.n; i++)
 		log_warnx("%s", app.w.gen->isolated.msgs[i]);
-	log_info("ready: generation %u, %zu mappings (upstream TLS offers %s first)",
-	    app.w.gen->id, app.w.gen->n_dests, tls_cipher_preference());
+	log_info("ready: generation %u, %zu mappings, %u worker%s (upstream TLS offers %s "
+	    "first)", app.w.gen->id, app.w.gen->n_dests, workers_count(),
+	    workers_count() == 1 ? "" : "s", tls_cipher_preference());
 	generation_warn_expiry(app.w.gen, time(NULL));
 	arm_rotation_timer(app.w.gen);
 	notify("READY=1");

@@ -64,10 +64,12 @@ uc_free(struct upconn *uc)
 static void
 uc_unlink_idle(struct upconn *uc)
 {
+	struct dest_local *l = dest_local(uc->dest, uc->w);
+
 	if (!uc->idle)
 		return;
-	TAILQ_REMOVE(&uc->dest->idle, uc, link);
-	uc->dest->n_idle--;
+	TAILQ_REMOVE(&l->idle, uc, link);
+	RELAXED_SET(l->n_idle, l->n_idle - 1);
 	uc->idle = 0;
 }
 
@@ -180,10 +182,11 @@ uc_on_connect(struct stream *s, void *arg, int ok)
 	char reason[300];
 
 	if (ok) {
+		struct dest_local *l = dest_local(uc->dest, uc->w);
 		evtimer_del(uc->timer);
-		uc->dest->handshakes++;
+		RELAXED_SET(l->handshakes, l->handshakes + 1);
 		if (tls_conn_resumed(s->tls))
-			uc->dest->resumed++;
+			RELAXED_SET(l->resumed, l->resumed + 1);
 		uc->ready = NULL;
 		ready(uc->arg, uc, UP_OK, NULL);
 		return;
@@ -273,11 +276,12 @@ pool_connect_tls(struct worker *w, struct dest *d, struct tls_ctx *tls, time_t n
 }
 
 struct upconn *
-pool_take(struct dest *d)
+pool_take(struct worker *w, struct dest *d)
 {
+	struct dest_local *l = dest_local(d, w);
 	struct upconn *uc;
 
-	while ((uc = TAILQ_FIRST(&d->idle)) != NULL) {
+	while ((uc = TAILQ_FIRST(&l->idle)) != NULL) {
 		uc_unlink_idle(uc);
 		evtimer_del(uc->timer);
 		if (!uc->s->eof && !uc->s->error && time(NULL) < uc->not_after)
@@ -290,10 +294,10 @@ pool_take(struct dest *d)
 static int
 pool_has_room(const struct upconn *uc, time_t now)
 {
-	const struct dest *d = uc->dest;
+	struct dest *d = uc->dest;
 
-	return !d->gen->retired && uc->tls == d->tls &&
-	    d->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
+	return d->gen == uc->w->gen && uc->tls == d->tls &&
+	    dest_local(d, uc->w)->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
 	    now < uc->not_after && !uc->s->eof && !uc->s->error &&
 	    evbuffer_get_length(uc->s->in) == 0 && evbuffer_get_length(uc->s->out) == 0;
 }
@@ -320,17 +324,18 @@ void
 pool_release(struct upconn *uc, int reusable)
 {
 	time_t now = time(NULL);
+	struct dest_local *l;
 	uint64_t ms;
 	struct timeval tv;
 
 	if (uc == NULL)
 		return;
 	uc->ready = NULL;
-	if (uc->dest->gen->retired)
+	if (uc->dest->gen != uc->w->gen)
 		uc_follow_generation(uc);
 	/* a connection that carried a request has a session worth resuming
 	 * (TLS 1.3 tickets arrive after the handshake) */
-	if (uc->s != NULL && uc->s->connected && !uc->s->error && !uc->dest->gen->retired &&
+	if (uc->s != NULL && uc->s->connected && !uc->s->error && uc->dest->gen == uc->w->gen &&
 	    uc->requests > 0)
 		tls_conn_save_session(uc->s->tls);
 	if (!reusable || uc->s == NULL || !uc->s->connected || !pool_has_room(uc, now)) {
@@ -347,8 +352,9 @@ pool_release(struct upconn *uc, int reusable)
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(uc->timer, &tv);
 	uc->idle = 1;
-	TAILQ_INSERT_HEAD(&uc->dest->idle, uc, link);   /* LIFO: warmest first */
-	uc->dest->n_idle++;
+	l = dest_local(uc->dest, uc->w);
+	TAILQ_INSERT_HEAD(&l->idle, uc, link);          /* LIFO: warmest first */
+	RELAXED_SET(l->n_idle, l->n_idle + 1);
 }
 
 /* An idle connection must stay silent: data or EOF means it is unusable. */
@@ -365,13 +371,28 @@ uc_idle_read(struct stream *s, void *arg)
 }
 
 void
-pool_flush(struct dest *d)
+pool_flush(struct dest *d, struct worker *w)
 {
 	struct upconn *uc;
 
-	while ((uc = TAILQ_FIRST(&d->idle)) != NULL) {
+	while ((uc = TAILQ_FIRST(&dest_local(d, w)->idle)) != NULL) {
 		uc_unlink_idle(uc);
 		uc_free(uc);
+	}
+}
+
+void
+pool_move(struct dest *from, struct dest *to, struct worker *w)
+{
+	struct dest_local *a = dest_local(from, w), *b = dest_local(to, w);
+	struct upconn *uc;
+
+	while ((uc = TAILQ_FIRST(&a->idle)) != NULL) {
+		TAILQ_REMOVE(&a->idle, uc, link);
+		RELAXED_SET(a->n_idle, a->n_idle - 1);
+		uc->dest = to;
+		TAILQ_INSERT_TAIL(&b->idle, uc, link);
+		RELAXED_SET(b->n_idle, b->n_idle + 1);
 	}
 }
 

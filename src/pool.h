@@ -57,16 +57,18 @@ struct upconn {
  * such a connection is never pooled. */
 struct upconn *pool_connect_tls(struct worker *w, struct dest *d, struct tls_ctx *tls,
     time_t not_after, pool_ready_fn ready, void *arg);
-/* An idle connection to d, or NULL. */
-struct upconn *pool_take(struct dest *d);
+/* An idle connection of w's to d, or NULL. */
+struct upconn *pool_take(struct worker *w, struct dest *d);
 /* Start a new connection; ready() is called later from the loop, never from
  * inside this call. */
 struct upconn *pool_connect(struct worker *w, struct dest *d, pool_ready_fn ready, void *arg);
 /* The owner is done: keep it idle when reusable (and its generation is
  * current and the pool has room), else close it. Also cancels a connect. */
 void pool_release(struct upconn *uc, int reusable);
-/* Close every idle connection of d. */
-void pool_flush(struct dest *d);
+/* Close every idle connection of w's to d. */
+void pool_flush(struct dest *d, struct worker *w);
+/* w's idle connections to from now belong to to (same TLS context). */
+void pool_move(struct dest *from, struct dest *to, struct worker *w);
 /* Resumption statistics for logs: was the TLS session resumed? */
 int pool_conn_resumed(const struct upconn *uc);
 

@@ -21,6 +21,7 @@
 #include "stream.h"
 #include "util.h"
 #include "vault.h"
+#include "workers.h"
 
 #define OUT_HIGH        (256 * 1024)    /* stop reading the other side above this */
 #define MAX_HEADERS     100
@@ -34,6 +35,21 @@ enum dc_state {
 	DC_LINGER,              /* response sent, discarding input before close */
 	DC_CLOSED,              /* waiting to be reaped */
 };
+
+/* Client connections open in all workers (limits.max_connections). */
+static unsigned conns_total;
+
+/* The mapping's token bucket is one for all workers. */
+static int
+dest_rate_take(struct dest *d, unsigned *retry)
+{
+	int r;
+
+	pthread_mutex_lock(&d->rl_lock);
+	r = ratelimit_take(&d->rl, now_ms(), retry);
+	pthread_mutex_unlock(&d->rl_lock);
+	return r;
+}
 
 static const char *const dc_state_names[] = {
 	"head", "wait-upstream", "exchange", "linger", "closed",
@@ -509,7 +525,7 @@ dc_admit(struct dconn *dc, const struct mapping **mp)
 		dc_refuse(dc, 503, "no_certificate", reason, 0);
 		return -1;
 	}
-	if (m->has_rate_limit && ratelimit_take(&dc->dest->rl, now_ms(), &retry) < 0) {
+	if (m->has_rate_limit && dest_rate_take(dc->dest, &retry) < 0) {
 		snprintf(reason, sizeof(reason), "rate limit of mapping %s exceeded", m->name);
 		dc_refuse(dc, 429, "rate_limited", reason, retry);
 		return -1;
@@ -522,6 +538,7 @@ static void
 dc_request_head(struct dconn *dc)
 {
 	const struct mapping *m;
+	struct dest_local *l;
 	struct upconn *up;
 
 	evtimer_del(dc->timer);
@@ -538,8 +555,9 @@ dc_request_head(struct dconn *dc)
 	dc->head_request = dc->req.msg.method == HTTP_HEAD;
 	if (!dc->req.msg.keep_alive || dc->w->draining)
 		dc->close_after = 1;
-	dc->dest->requests++;
-	if ((up = pool_take(dc->dest)) != NULL) {
+	l = dest_local(dc->dest, dc->w);
+	RELAXED_SET(l->requests, l->requests + 1);
+	if ((up = pool_take(dc->w, dc->dest)) != NULL) {
 		dc->up = up;
 		dc->up_reused = 1;
 		dc_attach_upstream(dc);
@@ -893,10 +911,11 @@ dc_reap(evutil_socket_t fd, short what, void *arg)
 	free(dc->up_path);
 	free(dc->listener_mapping);
 	TAILQ_REMOVE(&w->conns, dc, link);
-	w->n_conns--;
+	RELAXED_SET(w->n_conns, w->n_conns - 1);
+	__atomic_sub_fetch(&conns_total, 1, __ATOMIC_RELAXED);
 	free(dc);
 	if (w->draining && w->n_conns == 0)
-		event_base_loopexit(w->base, NULL);
+		workers_drained(w);
 }
 
 /* Never free inside a callback: stop I/O now, free from the loop. */
@@ -936,13 +955,18 @@ proxy_accept(struct worker *w, int fd, const char *peer, const char *mapping)
 	const struct config *cfg = w->gen->cfg;
 	struct dconn *dc;
 
+	unsigned total;
+
 	if (w->draining) {
 		close(fd);
 		return;
 	}
-	if (w->n_conns >= cfg->limits.max_connections) {
+	/* one limit for the process, whichever worker accepted */
+	total = __atomic_add_fetch(&conns_total, 1, __ATOMIC_RELAXED);
+	if (total > cfg->limits.max_connections) {
+		__atomic_sub_fetch(&conns_total, 1, __ATOMIC_RELAXED);
 		log_warnx("refusing %s: %u connections (limits.max_connections)", peer,
-		    w->n_conns);
+		    total - 1);
 		refuse_overloaded(fd);
 		return;
 	}
@@ -958,7 +982,8 @@ proxy_accept(struct worker *w, int fd, const char *peer, const char *mapping)
 	dc->ds = stream_new_plain(w->base, fd, &ds_cb, dc);
 	dc->state = DC_HEAD;
 	TAILQ_INSERT_TAIL(&w->conns, dc, link);
-	w->n_conns++;
+	RELAXED_SET(w->n_conns, w->n_conns + 1);
+	RELAXED_SET(w->accepted, w->accepted + 1);
 	dc_arm(dc, cfg->timeouts.client_header_ms);
 }
 
@@ -976,5 +1001,11 @@ proxy_drain(struct worker *w)
 			dc->close_after = 1;
 	}
 	if (w->n_conns == 0)
-		event_base_loopexit(w->base, NULL);
+		workers_drained(w);
+}
+
+unsigned
+proxy_conns_total(void)
+{
+	return __atomic_load_n(&conns_total, __ATOMIC_RELAXED);
 }

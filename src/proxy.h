@@ -14,5 +14,7 @@ void proxy_accept(struct worker *w, int fd, const char *peer, const char *mappin
 /* Shutdown: close idle client connections now; the busy ones close after
  * their current response. */
 void proxy_drain(struct worker *w);
+/* Client connections open, all workers together. */
+unsigned proxy_conns_total(void);
 
 #endif

@@ -152,30 +152,27 @@ dest_same_tls(const struct dest *a, const struct dest *b)
 	    a->trust_st.st_mtime == b->trust_st.st_mtime;
 }
 
-/* Take over prev's context, idle connections and counters where they fit. */
+/* Take over prev's context, rate-limit state and counters where they fit
+ * (the idle connections follow per worker, in generation_switch). */
 static void
 dest_inherit(struct dest *d, struct dest *old)
 {
-	struct upconn *uc;
-
-	d->requests = old->requests;
-	d->handshakes = old->handshakes;
-	d->resumed = old->resumed;
+	for (unsigned i = 0; i < d->n_local && i < old->n_local; i++) {
+		d->local[i].requests = RELAXED_GET(old->local[i].requests);
+		d->local[i].handshakes = RELAXED_GET(old->local[i].handshakes);
+		d->local[i].resumed = RELAXED_GET(old->local[i].resumed);
+	}
 	if (old->m->has_rate_limit && d->m->has_rate_limit &&
-	    old->m->rate_per_sec == d->m->rate_per_sec)
+	    old->m->rate_per_sec == d->m->rate_per_sec) {
+		pthread_mutex_lock(&old->rl_lock);
 		d->rl = old->rl;
+		pthread_mutex_unlock(&old->rl_lock);
+	}
 	if (!dest_same_tls(old, d))
 		return;
 	tls_ctx_free(d->tls);
 	tls_ctx_ref(old->tls);
 	d->tls = old->tls;
-	while ((uc = TAILQ_FIRST(&old->idle)) != NULL) {
-		TAILQ_REMOVE(&old->idle, uc, link);
-		old->n_idle--;
-		uc->dest = d;
-		TAILQ_INSERT_TAIL(&d->idle, uc, link);
-		d->n_idle++;
-	}
 }
 
 static void
@@ -243,6 +240,35 @@ dest_choose_cert(struct generation *g, struct dest *d, struct dest *old, time_t 
 	    d->m->name, d->m->certificate, d->cert->serial_hex);
 }
 
+static unsigned runtime_workers;
+
+void
+runtime_set_workers(unsigned n)
+{
+	runtime_workers = n;
+}
+
+/* The parts every dest has, built or not (generation_free relies on them):
+ * one dest_local per worker; at start the configuration says how many. */
+static void
+dest_init_local(struct dest *d, const struct mapping *m, unsigned cfg_workers)
+{
+	unsigned n = runtime_workers > cfg_workers ? runtime_workers : cfg_workers;
+	void *p;
+
+	d->m = m;
+	if (n == 0)
+		n = 1;
+	if (posix_memalign(&p, 64, n * sizeof(*d->local)) != 0)
+		fatalx("out of memory");
+	memset(p, 0, n * sizeof(*d->local));
+	d->local = p;
+	d->n_local = n;
+	for (unsigned i = 0; i < n; i++)
+		TAILQ_INIT(&d->local[i].idle);
+	pthread_mutex_init(&d->rl_lock, NULL);
+}
+
 static int
 dest_build(struct generation *g, struct dest *d, time_t now, int strict,
     struct generation *prev, struct config_errors *errs)
@@ -252,7 +278,6 @@ dest_build(struct generation *g, struct dest *d, time_t now, int strict,
 	char err[512];
 
 	d->gen = g;
-	TAILQ_INIT(&d->idle);
 	dest_init_authority(d);
 	if (m->has_rate_limit)
 		ratelimit_init(&d->rl, m->rate_per_sec, m->rate_burst, now_ms());
@@ -320,7 +345,7 @@ generation_build(const char *path, unsigned id, time_t now, int strict,
 	g->n_dests = g->cfg->n_mappings;
 	g->dests = xcalloc(g->n_dests, sizeof(*g->dests));
 	for (size_t i = 0; i < g->n_dests; i++)
-		g->dests[i].m = &g->cfg->mappings[i];
+		dest_init_local(&g->dests[i], &g->cfg->mappings[i], g->cfg->workers);
 	for (size_t i = 0; i < g->n_dests; i++)
 		if (dest_build(g, &g->dests[i], now, strict, prev, errs) < 0)
 			failed = 1;
@@ -344,7 +369,7 @@ generation_adopt(struct generation *g, struct generation *prev)
 void
 generation_ref(struct generation *g)
 {
-	g->refs++;
+	__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -352,12 +377,14 @@ generation_free(struct generation *g)
 {
 	for (size_t i = 0; i < g->n_dests; i++) {
 		struct dest *d = &g->dests[i];
-		pool_flush(d);
-		assert(d->n_idle == 0);
+		/* every worker closed its idle connections when it left g */
+		assert(dest_idle(d) == 0);
 		tls_ctx_free(d->tls);
 		if (d->kept != NULL)
 			cert_material_free(d->kept);
 		free(d->authority);
+		free(d->local);
+		pthread_mutex_destroy(&d->rl_lock);
 	}
 	for (size_t i = 0; i < g->n_sets; i++)
 		certset_free(g->sets[i]);
@@ -374,21 +401,92 @@ void
 generation_unref(struct generation **gp)
 {
 	struct generation *g = *gp;
+	unsigned left;
 
 	*gp = NULL;
 	if (g == NULL)
 		return;
-	assert(g->refs > 0);
-	if (--g->refs == 0)
+	left = __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+	assert(left != UINT_MAX);
+	if (left == 0)
 		generation_free(g);
 }
 
-void
-generation_retire(struct generation *g)
+/* Close w's idle connections to g's destinations. */
+static void
+generation_flush(struct generation *g, struct worker *w)
 {
-	g->retired = 1;
 	for (size_t i = 0; i < g->n_dests; i++)
-		pool_flush(&g->dests[i]);
+		pool_flush(&g->dests[i], w);
+}
+
+void
+generation_switch(struct worker *w, struct generation *g)
+{
+	struct generation *old = w->gen;
+
+	if (old == g)
+		return;
+	generation_ref(g);
+	for (size_t i = 0; old != NULL && i < g->n_dests; i++) {
+		struct dest *d = &g->dests[i], *od = prev_dest(old, d->m->name);
+		if (od != NULL && d->tls != NULL && d->tls == od->tls)
+			pool_move(od, d, w);
+	}
+	w->gen = g;
+	if (old != NULL) {
+		generation_flush(old, w);
+		generation_unref(&old);
+	}
+}
+
+void
+generation_leave(struct worker *w)
+{
+	if (w->gen == NULL)
+		return;
+	generation_flush(w->gen, w);
+	generation_unref(&w->gen);
+}
+
+uint64_t
+dest_requests(const struct dest *d)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < d->n_local; i++)
+		n += RELAXED_GET(d->local[i].requests);
+	return n;
+}
+
+uint64_t
+dest_handshakes(const struct dest *d)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < d->n_local; i++)
+		n += RELAXED_GET(d->local[i].handshakes);
+	return n;
+}
+
+uint64_t
+dest_resumed(const struct dest *d)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < d->n_local; i++)
+		n += RELAXED_GET(d->local[i].resumed);
+	return n;
+}
+
+unsigned
+dest_idle(const struct dest *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->n_local; i++)
+		n += RELAXED_GET(d->local[i].n_idle);
+	return n;
 }
 
 struct dest *

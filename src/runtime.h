@@ -8,6 +8,7 @@
 #ifndef MTLSD_RUNTIME_H
 #define MTLSD_RUNTIME_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -28,7 +29,20 @@ struct tls_ctx;
 TAILQ_HEAD(upconn_list, upconn);
 TAILQ_HEAD(dconn_list, dconn);
 
-/* Per-mapping state of a generation: the upstream destination. */
+/*
+ * A destination's part that belongs to one worker: its idle pooled
+ * connections and its counters. Only that worker writes it (no locks on the
+ * hot path); the admin endpoint reads the counters with relaxed loads. One
+ * cache line each, so that workers do not share lines.
+ */
+struct dest_local {
+	struct upconn_list idle;                /* pooled connections */
+	unsigned n_idle;
+	uint64_t requests, handshakes, resumed;
+} __attribute__((aligned(64)));
+
+/* Per-mapping state of a generation: the upstream destination. Immutable
+ * once published, but for local[] (per worker) and rl (under rl_lock). */
 struct dest {
 	const struct mapping *m;
 	struct generation *gen;
@@ -40,18 +54,17 @@ struct dest {
 	struct tls_ctx *tls;                    /* NULL when cert is NULL */
 	struct rotation_conf rotation;          /* effective policy of its certificate */
 	struct stat trust_st;                   /* trust file as loaded (reuse check) */
-	struct ratelimit rl;
+	struct ratelimit rl;                    /* shared by the workers */
+	pthread_mutex_t rl_lock;
 	char *authority;                        /* Host header: host[:port] */
 	char port_str[8];
-	struct upconn_list idle;                /* pooled connections */
-	unsigned n_idle;
-	uint64_t requests, handshakes, resumed;
+	struct dest_local *local;               /* [worker id] */
+	unsigned n_local;
 };
 
 struct generation {
 	unsigned id;
-	unsigned refs;
-	int retired;                            /* no longer current */
+	unsigned refs;                          /* atomic: workers share it */
 	struct config *cfg;
 	char *vault_cache;                      /* state_dir/vault */
 	struct router *router;
@@ -63,16 +76,29 @@ struct generation {
 	struct config_errors isolated;          /* problems a reload kept away */
 };
 
-/* Per event-loop state. */
+struct worker_thread;
+
+/* Per event-loop state: worker 0 is the main thread (see workers.h). */
 struct worker {
+	unsigned id;
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct generation *gen;                 /* current */
+	struct generation *gen;                 /* current for this worker */
 	struct dconn_list conns;
-	unsigned n_conns;
+	unsigned n_conns;                       /* relaxed: admin reads it */
+	uint64_t accepted;                      /* relaxed: admin reads it */
 	int draining;
 	uint64_t next_conn_id;
+	struct worker_thread *th;               /* NULL for the main thread */
 };
+
+/* Read and write a field that one thread writes and others only read. */
+#define RELAXED_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define RELAXED_SET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* How many workers the process runs (fixed at start): every generation
+ * built afterwards has that many dest_local slots. */
+void runtime_set_workers(unsigned n);
 
 /*
  * Load and check everything (config, certificates, TLS contexts). prev is
@@ -85,15 +111,30 @@ struct worker {
  */
 struct generation *generation_build(const char *path, unsigned id, time_t now, int strict,
     struct generation *prev, struct config_errors *errs) MUSTCHECK;
-/* g replaces prev: take over prev's TLS contexts, idle connections and
- * counters where nothing changed. Only once the swap is certain. */
+/* g replaces prev: take over prev's TLS contexts, rate-limit state and
+ * counters where nothing changed. Only once the swap is certain, on the
+ * main thread, before any worker switches to g. */
 void generation_adopt(struct generation *g, struct generation *prev);
+/* Make g w's current generation, from w's own thread: w's idle connections
+ * follow to g where the destination kept its TLS context, the others are
+ * closed, and requests in flight finish on the generation they started on. */
+void generation_switch(struct worker *w, struct generation *g);
 void generation_ref(struct generation *g);
 /* Drop a reference and clear *gp; frees the generation on the last one. */
 void generation_unref(struct generation **gp);
-/* Mark as no longer current: idle pooled connections are closed now, busy
- * ones when their request ends. */
-void generation_retire(struct generation *g);
+/* w leaves g for good (shutdown): close w's idle connections to g and
+ * drop w's reference. From w's own thread. */
+void generation_leave(struct worker *w);
+/* Counters summed over the workers (relaxed reads: for the admin endpoint). */
+uint64_t dest_requests(const struct dest *d);
+uint64_t dest_handshakes(const struct dest *d);
+uint64_t dest_resumed(const struct dest *d);
+unsigned dest_idle(const struct dest *d);
+static inline struct dest_local *
+dest_local(struct dest *d, const struct worker *w)
+{
+	return &d->local[w->id];
+}
 /* Warn (once a day per certificate) about a current certificate within
  * warn_before of its expiry with no successor in its directory. */
 void generation_warn_expiry(struct generation *g, time_t now);

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 #include "util.h"
 
 struct tls_ctx {
-	unsigned refs;                  /* generations and connections using it */
+	unsigned refs;                  /* atomic: generations and connections */
+	pthread_mutex_t lock;           /* session: workers share the context */
 	WOLFSSL_CTX *ctx;
 	char *server_name;
 	int use_sni;                    /* not for IP literals (RFC 6066) */
@@ -181,6 +183,7 @@ tls_ctx_new(const struct mapping *m, const struct cert_material *cm, char *err, 
 	struct tls_ctx *t = xcalloc(1, sizeof(*t));
 
 	t->refs = 1;
+	pthread_mutex_init(&t->lock, NULL);
 	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create TLS context");
@@ -214,8 +217,9 @@ fail:
 	return NULL;
 }
 
-void
-tls_ctx_forget_session(struct tls_ctx *t)
+/* Drop the saved session; t->lock held. */
+static void
+ctx_drop_session(struct tls_ctx *t)
 {
 	if (t->session != NULL) {
 		wolfSSL_SESSION_free(t->session);
@@ -224,17 +228,26 @@ tls_ctx_forget_session(struct tls_ctx *t)
 }
 
 void
+tls_ctx_forget_session(struct tls_ctx *t)
+{
+	pthread_mutex_lock(&t->lock);
+	ctx_drop_session(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void
 tls_ctx_ref(struct tls_ctx *t)
 {
-	t->refs++;
+	__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
 }
 
 void
 tls_ctx_free(struct tls_ctx *t)
 {
-	if (t == NULL || --t->refs > 0)
+	if (t == NULL || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	tls_ctx_forget_session(t);
+	ctx_drop_session(t);
+	pthread_mutex_destroy(&t->lock);
 	if (t->ctx != NULL)
 		wolfSSL_CTX_free(t->ctx);
 	free(t->server_name);
@@ -319,8 +332,10 @@ tls_conn_new(struct tls_ctx *t, int fd)
 		goto fail;
 	if (wolfSSL_check_domain_name(c->ssl, t->server_name) != WOLFSSL_SUCCESS)
 		goto fail;
+	pthread_mutex_lock(&t->lock);
 	if (t->session != NULL)
 		c->offered_session = wolfSSL_set_session(c->ssl, t->session) == WOLFSSL_SUCCESS;
+	pthread_mutex_unlock(&t->lock);
 	return c;
 fail:
 	tls_conn_free(c);
@@ -537,17 +552,20 @@ tls_conn_failed_tls(const struct tls_conn *c)
 void
 tls_conn_save_session(struct tls_conn *c)
 {
+	struct tls_ctx *t = c->ctx;
 	WOLFSSL_SESSION *s;
 
 	/* once per connection is enough (its ticket came with its first
 	 * response), unless the context dropped what it had */
-	if (c->session_saved && c->ctx->session != NULL)
-		return;
-	if ((s = wolfSSL_get1_session(c->ssl)) == NULL)
-		return;
-	tls_ctx_forget_session(c->ctx);
-	c->ctx->session = s;
-	c->session_saved = 1;
+	pthread_mutex_lock(&t->lock);
+	if (!c->session_saved || t->session == NULL) {
+		if ((s = wolfSSL_get1_session(c->ssl)) != NULL) {
+			ctx_drop_session(t);
+			t->session = s;
+			c->session_saved = 1;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 int

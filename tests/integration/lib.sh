@@ -406,6 +406,11 @@ state_dir: $d/state
 log: {level: ${IT_LOGLEVEL:-info}, access_log: true}
 $extra
 EOF
+	# IT_WORKERS=N runs every instance with N event-loop threads (unless
+	# the test sets workers itself)
+	case $extra in *workers:*) ;; *)
+		[ -n "${IT_WORKERS:-}" ] && echo "workers: $IT_WORKERS" >>"$d/mtlsd.yaml" ;;
+	esac
 }
 
 # mtlsd_mapping_file INST FILE < YAML: write a mapping file atomically
@@ -471,7 +476,9 @@ mtlsd_log_since() { tail -c +"$(($2 + 1))" "$TMP/inst/$1/mtlsd.log"; }
 mtlsd_wait_log() {
 	wait_until "$4" _log_has_since "$1" "$2" "$3"
 }
-_log_has_since() { mtlsd_log_since "$1" "$2" | grep -Eq -- "$3"; }
+# (grep reads to the end: with -q it would exit at the first match, tail
+# would die of SIGPIPE on a large log, and pipefail would make it a miss)
+_log_has_since() { mtlsd_log_since "$1" "$2" | grep -E -- "$3" >/dev/null; }
 
 # mtlsd_term INST: SIGTERM, remembered (a stop the harness did not send is
 # pointed out when a test fails)

@@ -121,6 +121,8 @@ struct fixture {
 	struct admin_reload_stats reloads;
 	char *reload_errors[1];
 	struct admin_view view;
+	struct admin_worker workers[2];
+	struct dest_local *locals;              /* [3 dests][2 workers], 64-aligned */
 };
 
 static void
@@ -185,11 +187,23 @@ setup(void **state)
 	f->dests[0].certs = f->dests[1].certs = &f->set_a;
 	f->dests[0].cert = f->dests[1].cert = &f->cur;
 	f->dests[2].certs = &f->set_b;
-	f->dests[0].requests = 42;
-	f->dests[0].handshakes = 3;
-	f->dests[0].resumed = 2;
-	f->dests[0].n_idle = 1;
-	f->dests[1].requests = 7;
+	/* counters live per worker: the admin endpoint shows their sums */
+	if (posix_memalign((void **)&f->locals, 64, 6 * sizeof(*f->locals)) != 0)
+		return -1;
+	memset(f->locals, 0, 6 * sizeof(*f->locals));
+	for (size_t i = 0; i < 3; i++) {
+		f->dests[i].local = &f->locals[2 * i];
+		f->dests[i].n_local = 2;
+	}
+	f->locals[0].requests = 40;
+	f->locals[1].requests = 2;
+	f->locals[0].handshakes = 1;
+	f->locals[1].handshakes = 2;
+	f->locals[1].resumed = 2;
+	f->locals[1].n_idle = 1;
+	f->locals[2].requests = 7;
+	f->workers[0] = (struct admin_worker){ .conns = 5, .accepted = 100 };
+	f->workers[1] = (struct admin_worker){ .conns = 7, .accepted = 23 };
 	f->gen = (struct generation){ .id = 5, .refs = 1, .cfg = &f->cfg, .dests = f->dests,
 	    .n_dests = 3, .sets = f->sets, .n_sets = 2 };
 
@@ -198,7 +212,8 @@ setup(void **state)
 	    .last_generation = 5, .last_time = NOW - 10, .last_success_time = NOW - 60,
 	    .errors = f->reload_errors, .n_errors = 1 };
 	f->view = (struct admin_view){ .gen = &f->gen, .n_conns = 12, .now = NOW,
-	    .started = NOW - 3600, .pid = 4321, .reloads = &f->reloads };
+	    .started = NOW - 3600, .pid = 4321, .reloads = &f->reloads,
+	    .workers = f->workers, .n_workers = 2 };
 	*state = f;
 	return 0;
 }
@@ -206,6 +221,9 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	struct fixture *f = *state;
+
+	free(f->locals);
 	free(*state);
 	return 0;
 }
@@ -252,6 +270,8 @@ t_status_fields(void **state)
 	assert_contains(s, "\"uptime_seconds\":3600");
 	assert_contains(s, "\"generation\":5,");
 	assert_contains(s, "\"connections\":12");
+	assert_contains(s, "\"workers\":[{\"worker\":0,\"connections\":5,\"accepted\":100},"
+	    "{\"worker\":1,\"connections\":7,\"accepted\":23}]");
 	assert_contains(s, "\"last_reload\":{\"time\":\"2029-12-31T23:59:50Z\",\"ok\":false,"
 	    "\"generation\":5,\"errors\":[\"/etc/mtlsd/mappings.d/x.yaml:3:7: bad \\\"url\\\"\"]}");
 	assert_contains(s, "\"reloads\":{\"ok\":4,\"failed\":1,");
@@ -423,6 +443,12 @@ t_metrics(void **state)
 	assert_contains(s, "mtlsd_last_reload_errors 1\n");
 	assert_contains(s, "mtlsd_last_reload_success_timestamp_seconds 1893455940\n");
 	assert_contains(s, "mtlsd_connections 12\n");
+	assert_contains(s, "# TYPE mtlsd_worker_connections gauge\n"
+	    "mtlsd_worker_connections{worker=\"0\"} 5\n"
+	    "mtlsd_worker_connections{worker=\"1\"} 7\n");
+	assert_contains(s, "# TYPE mtlsd_worker_accepted_total counter\n"
+	    "mtlsd_worker_accepted_total{worker=\"0\"} 100\n"
+	    "mtlsd_worker_accepted_total{worker=\"1\"} 23\n");
 	assert_contains(s, "# TYPE mtlsd_requests_total counter\n"
 	    "mtlsd_requests_total{mapping=\"bank\"} 42\n"
 	    "mtlsd_requests_total{mapping=\"odd\\\"name\\\\x\"} 7\n"
