@@ -75,10 +75,10 @@ _Static_assert(sizeof(enum rotation_activate) == sizeof(int), "enum stored as in
 
 static const struct cfkey keys[] = {
 	{ "proxy", T_SECTION, .flags = R, .off = NOFF },
-	{ "proxy.listen", T_LISTEN_LIST, CF(proxy_listen),
+	{ "proxy.listen", T_LISTEN_LIST, CF(proxy_listen), .flags = R,
 	    .off_n = offsetof(struct config, n_proxy_listen), .def = "127.0.0.1:3128" },
 	{ "admin", T_SECTION, .flags = R, .off = NOFF },
-	{ "admin.listen", T_LISTEN, CF(admin_listen) },
+	{ "admin.listen", T_LISTEN, CF(admin_listen), .flags = R },
 	{ "mappings_dir", T_PATH, CF(mappings_dir), .flags = R, .def = "mappings.d" },
 	{ "certs_dir", T_PATH, CF(certs_dir), .flags = R, .def = "certs.d" },
 	{ "state_dir", T_PATH, CF(state_dir), .flags = R, .def = "/var/lib/mtlsd" },

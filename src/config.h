@@ -150,8 +150,7 @@ const struct mapping *config_find_mapping(const struct config *cfg, const char *
  * the same key table as the parser (for mtlsd -t -v and debugging). */
 void config_dump(const struct config *cfg, FILE *fp);
 /* The path of the first key that differs between old and next and cannot be
- * applied by a reload (workers, proxy.listen, admin.listen), or NULL when
- * next can be applied by SIGHUP. */
+ * applied by a reload (workers), or NULL when next can be applied by SIGHUP. */
 const char *config_restart_needed(const struct config *old, const struct config *next);
 
 #endif

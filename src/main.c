@@ -137,6 +137,7 @@ reload(evutil_socket_t fd, short what, void *arg)
 {
 	struct config_errors errs = { 0 };
 	struct generation *old = app.w.gen, *g;
+	const char *what_changed;
 	char err[512];
 
 	(void)fd;
@@ -160,6 +161,9 @@ reload(evutil_socket_t fd, short what, void *arg)
 		generation_unref(&g);
 		goto out;
 	}
+	if ((what_changed = config_restart_needed(old->cfg, g->cfg)) != NULL)
+		log_warnx("reload: %s changed in %s; it takes effect at the next restart "
+		    "(running with %u workers)", what_changed, app.config_path, workers_count());
 	listeners_commit(g->cfg);
 	watch_update(g->cfg, app.config_path);
 	generation_adopt(g, old);

@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,21 +130,40 @@ vault_answer_free(struct vault_answer *a)
 	a->j = NULL;
 }
 
+/*
+ * Workers' threads read what vault_cert_reason says (a 503 while a Vault
+ * certificate is missing); the main thread changes it under this lock (it
+ * reads its own state without it).
+ */
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void
 vault_note_error(const char *msg)
 {
+	pthread_mutex_lock(&status_lock);
 	snprintf(V.st.last_error, sizeof(V.st.last_error), "%s", msg);
+	pthread_mutex_unlock(&status_lock);
 	V.st.last_error_time = time(NULL);
 }
 
 /* --- jobs: planning ---------------------------------------------------------- */
 
 static void
+job_set_state(struct vjob *j, const char *state)
+{
+	pthread_mutex_lock(&status_lock);
+	j->st.state = state;
+	pthread_mutex_unlock(&status_lock);
+}
+
+static void
 job_arm(struct vjob *j, time_t at, time_t now)
 {
 	struct timeval tv = { at > now ? at - now : 0, 0 };
 
+	pthread_mutex_lock(&status_lock);
 	j->st.next_attempt = at > now ? at : now;
+	pthread_mutex_unlock(&status_lock);
 	evtimer_add(j->timer, &tv);
 }
 
@@ -221,14 +241,17 @@ job_fail(struct vjob *j, const struct vault_answer *a, const char *why)
 	unsigned n;
 
 	j->st.failures++;
+	pthread_mutex_lock(&status_lock);
 	n = ++j->st.consecutive_failures;
 	snprintf(j->st.last_error, sizeof(j->st.last_error), "%s", why);
+	if (a != NULL && a->invalid_token)
+		j->st.state = "waiting for login";
+	pthread_mutex_unlock(&status_lock);
 	j->st.last_error_time = now;
 	if (a != NULL && a->invalid_token) {
 		/* the token died: log in again; the job goes once it is back */
 		vault_token_invalid(why);
 		j->parked = 1;
-		j->st.state = "waiting for login";
 		return;
 	}
 	if (a != NULL && a->denied)
@@ -242,7 +265,7 @@ job_fail(struct vjob *j, const struct vault_answer *a, const char *why)
 	if (delay < 1)
 		delay = 1;
 	j->retry_at = now + delay;
-	j->st.state = "retrying";
+	job_set_state(j, "retrying");
 	log_warnx("vault: certificate '%s': %s: %s; %s; next attempt in %llds", j->name,
 	    j->conf.path, why, j->cached.found && j->cached.not_after > now ?
 	    "keeping the cached certificate" : "no certificate yet (requests get 503)",
@@ -273,10 +296,12 @@ vault_jobs_kick(void)
 static void
 job_success(struct vjob *j)
 {
+	pthread_mutex_lock(&status_lock);
 	j->st.consecutive_failures = 0;
 	j->st.last_error[0] = '\0';
-	j->st.last_success = time(NULL);
 	j->st.state = "ok";
+	pthread_mutex_unlock(&status_lock);
+	j->st.last_success = time(NULL);
 }
 
 static void
@@ -319,12 +344,12 @@ job_run(struct vjob *j)
 	evtimer_del(j->timer);
 	if (!vault_token_usable()) {
 		j->parked = 1;
-		j->st.state = "waiting for login";
+		job_set_state(j, "waiting for login");
 		vault_auth_start();
 		return;
 	}
 	j->st.last_attempt = time(NULL);
-	j->st.state = "requesting";
+	job_set_state(j, "requesting");
 	if (vault_job_send(j, on_job_answer, err, sizeof(err)) < 0)
 		job_fail(j, NULL, err);
 }
@@ -345,7 +370,9 @@ job_find(const char *name)
 static void
 job_free(struct vjob *j)
 {
+	pthread_mutex_lock(&status_lock);
 	TAILQ_REMOVE(&V.jobs, j, link);
+	pthread_mutex_unlock(&status_lock);
 	if (j->req != NULL)
 		vhttp_cancel(j->req);
 	event_free(j->timer);
@@ -383,7 +410,9 @@ job_sync(const struct certset *set)
 		j->st.name = j->name;
 		j->st.state = "not issued yet";
 		j->timer = evtimer_new(V.base, on_job_timer, j);
+		pthread_mutex_lock(&status_lock);
 		TAILQ_INSERT_TAIL(&V.jobs, j, link);
+		pthread_mutex_unlock(&status_lock);
 	} else if (strcmp(j->conf.signature, set->opts.vault->signature) == 0 &&
 	           strcmp(j->cache_dir, set->cache_dir) == 0) {
 		j->seen = 1;
@@ -394,7 +423,7 @@ job_sync(const struct certset *set)
 	job_rescan(j);
 	if (j->cached.found && j->cached.not_after > time(NULL) && j->st.obtained == 0 &&
 	    j->st.consecutive_failures == 0)
-		j->st.state = "ok";     /* served from the cache */
+		job_set_state(j, "ok"); /* served from the cache */
 	if (j->cached.found && strcmp(j->cached.signature, j->conf.signature) != 0)
 		log_info("vault: certificate '%s': the cached one was made with other "
 		    "settings; asking Vault for a new one", j->name);
@@ -402,7 +431,9 @@ job_sync(const struct certset *set)
 		vhttp_cancel(j->req);
 		j->req = NULL;
 	}
+	pthread_mutex_lock(&status_lock);
 	j->st.consecutive_failures = 0;
+	pthread_mutex_unlock(&status_lock);
 	if (!j->parked)
 		vault_job_plan(j);
 }
@@ -450,7 +481,7 @@ vault_refresh(void)
 {
 	struct vjob *j;
 
-	if (!V.configured)
+	if (!__atomic_load_n(&V.configured, __ATOMIC_RELAXED))
 		return;
 	vault_credentials_check(1);
 	TAILQ_FOREACH(j, &V.jobs, link)
@@ -486,7 +517,7 @@ vault_status(void)
 const struct vault_cert_status *
 vault_cert_status(const char *name)
 {
-	struct vjob *j = V.configured ? job_find(name) : NULL;
+	struct vjob *j = __atomic_load_n(&V.configured, __ATOMIC_RELAXED) ? job_find(name) : NULL;
 
 	return j != NULL ? &j->st : NULL;
 }
@@ -494,10 +525,12 @@ vault_cert_status(const char *name)
 void
 vault_cert_reason(const char *name, char *buf, size_t len)
 {
-	const struct vault_cert_status *s = vault_cert_status(name);
+	const struct vault_cert_status *s;
 	time_t now = time(NULL);
 
-	if (!V.configured)
+	pthread_mutex_lock(&status_lock);
+	s = vault_cert_status(name);
+	if (!__atomic_load_n(&V.configured, __ATOMIC_RELAXED))
 		snprintf(buf, len, "certificate '%s' is to come from Vault, but mtlsd.yaml "
 		    "has no vault: section", name);
 	else if (s == NULL)
@@ -510,4 +543,5 @@ vault_cert_reason(const char *name, char *buf, size_t len)
 		    V.st.last_error);
 	else
 		snprintf(buf, len, "waiting for Vault (%s)", s->state);
+	pthread_mutex_unlock(&status_lock);
 }

@@ -474,7 +474,7 @@ settings_clear(void)
 	replace(&V.role_id_file, NULL);
 	replace(&V.secret_id_file, NULL);
 	replace(&V.approle_mount, NULL);
-	V.configured = 0;
+	__atomic_store_n(&V.configured, 0, __ATOMIC_RELAXED);
 	V.auth_failures = 0;
 	memset(&V.st, 0, sizeof(V.st));
 }
@@ -513,7 +513,7 @@ static void
 settings_take(const struct config *cfg)
 {
 	settings_clear();
-	V.configured = 1;
+	__atomic_store_n(&V.configured, 1, __ATOMIC_RELAXED);
 	V.address = address_of(cfg);
 	V.ca_file = cfg->vault.ca_file ? xstrdup(cfg->vault.ca_file) : NULL;
 	V.ns = cfg->vault.namespace ? xstrdup(cfg->vault.namespace) : NULL;
@@ -548,7 +548,7 @@ vault_apply(const struct generation *g)
 		if (V.configured)
 			log_info("vault: no vault: section any more; Vault-made certificates stay "
 			    "in use from the cache until they expire");
-		V.configured = 0;
+		__atomic_store_n(&V.configured, 0, __ATOMIC_RELAXED);
 		vault_jobs_sync(g);     /* not configured: every job stops */
 		settings_clear();
 		return;

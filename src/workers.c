@@ -241,6 +241,8 @@ stop_one(struct worker *w, void *arg)
 void
 workers_stop(void)
 {
+	int kept = 0;
+
 	if (W.drain_poll != NULL)
 		event_free(W.drain_poll);
 	W.drain_poll = NULL;
@@ -254,6 +256,12 @@ workers_stop(void)
 		} else {
 			generation_leave(w);
 		}
+		if (w->n_conns > 0) {
+			/* still busy after the drain period: the process exits with
+			 * them, as the main thread's own */
+			kept = 1;
+			continue;
+		}
 		event_free(th->ev);
 		close(th->efd);
 		pthread_mutex_destroy(&th->mu);
@@ -262,7 +270,9 @@ workers_stop(void)
 		event_base_free(w->base);
 		free(th);
 		free(w);
+		W.all[i] = NULL;
 	}
-	free(W.all);
-	memset(&W, 0, sizeof(W));
+	if (!kept)
+		free(W.all);
+	W.n = 0;
 }
