@@ -223,7 +223,7 @@ ctx_drop_session(struct tls_ctx *t)
 {
 	if (t->session != NULL) {
 		wolfSSL_SESSION_free(t->session);
-		t->session = NULL;
+		__atomic_store_n(&t->session, NULL, __ATOMIC_RELAXED);
 	}
 }
 
@@ -557,13 +557,13 @@ tls_conn_save_session(struct tls_conn *c)
 
 	/* once per connection is enough (its ticket came with its first
 	 * response), unless the context dropped what it had */
+	if (c->session_saved && __atomic_load_n(&t->session, __ATOMIC_RELAXED) != NULL)
+		return;         /* the common case: no lock */
 	pthread_mutex_lock(&t->lock);
-	if (!c->session_saved || t->session == NULL) {
-		if ((s = wolfSSL_get1_session(c->ssl)) != NULL) {
-			ctx_drop_session(t);
-			t->session = s;
-			c->session_saved = 1;
-		}
+	if ((s = wolfSSL_get1_session(c->ssl)) != NULL) {
+		ctx_drop_session(t);
+		__atomic_store_n(&t->session, s, __ATOMIC_RELAXED);
+		c->session_saved = 1;
 	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -12,8 +12,11 @@
 #     windows again with every mtlsd under valgrind memcheck (each daemon's
 #     log must show 0 errors and 0 bytes definitely lost), and each libFuzzer
 #     target (tests/fuzz) for FUZZ_SECONDS;
-#  4. the same as 2. in build-asan/ with --enable-asan --enable-ubsan (a
-#     sanitizer report in any unit test or daemon log fails).
+#  4. the same as 2. in build-asan/ with --enable-asan --enable-ubsan and
+#     3 workers in every instance (IT_WORKERS=3; a sanitizer report in any
+#     unit test or daemon log fails);
+#  5. build-tsan/ with --enable-tsan: unit tests and the integration tests
+#     that move work between threads, with 3 workers.
 # The integration suite includes 10,000 idle connections (t_96) and a soak
 # (t_97: 200,000 requests under certificate rotation and reloads; 20,000 in
 # the sanitizer build).
@@ -22,7 +25,7 @@
 # Logs: build-logs/ (valgrind's in build-logs/valgrind/, the fuzzers' and
 # their corpora in build-fuzz/).
 #
-# Environment: SKIP_ASAN=1 (first build only), SKIP_VALGRIND=1,
+# Environment: SKIP_ASAN=1, SKIP_TSAN=1, SKIP_VALGRIND=1,
 # SKIP_FUZZ=1, FUZZ_SECONDS (per target, 60), SOAK_REQUESTS (t_97's count,
 # 200000 plain, 20000 ASan), RUN_ALL_JOBS (make -j, 2).
 set -uo pipefail
@@ -179,7 +182,7 @@ build() {
 	else
 		unit_counts "$b" "$label unit"
 	fi
-	integration "$b" "$label" "${INTEGRATION_ENV[@]}"
+	integration "$b" "$label" "${INTEGRATION_ENV[@]}" -- "${INTEGRATION_TESTS[@]}"
 }
 
 # suite NAME LOG CMD...: a test program ending with "N passed, M failed"
@@ -212,6 +215,7 @@ suite "vault test server" "$LOGS/vaultd.log" bash "$SRC/tests/vault/run.sh"
 # and t_97, 10,000 idle connections and the soak, 2-3 of them); room is
 # left for a slower machine
 INTEGRATION_ENV=(IT_TIMEOUT=1500)
+INTEGRATION_TESTS=()
 build "$SRC/build" build --enable-werror
 
 # the release tarball: builds out of tree with -Werror, its unit tests pass,
@@ -308,8 +312,23 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 		export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 	fi
 	rm -rf "$probe"
-	INTEGRATION_ENV=(IT_TIMEOUT=2700 IT_SANITIZER=1)
+	# the whole suite again, with 3 event-loop threads in every instance
+	# that does not set workers itself (the plain run above has one)
+	INTEGRATION_ENV=(IT_TIMEOUT=2700 IT_SANITIZER=1 IT_WORKERS=3)
 	build "$SRC/build-asan" build-asan --enable-asan --enable-ubsan
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# ThreadSanitizer: the tests that move work between threads (reloads,
+# rotation, drain, Vault, the admin endpoint, the workers test) with 3
+# workers; a data race fails the daemon's exit status and its log check
+if [ "${SKIP_TSAN:-0}" != 1 ]; then
+	export TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1
+	INTEGRATION_ENV=(IT_TIMEOUT=1500 IT_SANITIZER=1 IT_WORKERS=3)
+	INTEGRATION_TESTS=(t_10_forward t_30_refusals t_34_workers t_60_reload t_70_drain
+		t_80_rotation t_90_admin t_100_vault_pki)
+	build "$SRC/build-tsan" build-tsan --enable-tsan
+	unset TSAN_OPTIONS
 fi
 
 finish

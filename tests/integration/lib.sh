@@ -488,7 +488,7 @@ mtlsd_term() {
 }
 
 # Sanitizer reports in a daemon log (ASan, LSan, UBSan).
-SAN_ERE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)Sanitizer'
+SAN_ERE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer'
 
 # mtlsd_stop INST: SIGTERM, wait (bounded) for the exit, and test that it
 # exited 0 with no sanitizer report in its log.
