@@ -36,6 +36,10 @@
 #   BENCH_KEEP=1      keep the temporary directory (configs, logs, raw data)
 #   CPU_PROXY [0]  CPU_LOAD [1]
 #   NO_INSTALL=1      do not apt-get install missing tools
+#   THREADS [1]       each contender's event loops: mtlsd workers, HAProxy
+#                     nbthread, nginx worker_processes (stunnel has a thread per
+#                     connection); with more than 1, give them as many CPUs
+#                     (e.g. THREADS=4 CPU_PROXY=0-3 CPU_LOAD=4-7)
 #   MTLSD_ENV         VAR=value words put in mtlsd's environment (experiments,
 #                     e.g. MTLSD_ENV=GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864)
 #
@@ -68,6 +72,7 @@ RESULTS=${RESULTS:-$BENCH_DIR/results}
 
 ECHO_MOD=/usr/lib/nginx/modules/ngx_http_echo_module.so
 MTLSD_ENV=${MTLSD_ENV:-}
+THREADS=${THREADS:-1}
 
 say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { echo "bench: $*" >&2; exit 1; }
@@ -312,6 +317,7 @@ certs_dir: certs.d
 state_dir: state
 log: {level: info, access_log: false}
 limits: {max_connections: 40000}
+workers: $THREADS
 $extra
 EOF
 	cat >"$d/mappings.d/bench.yaml" <<EOF
@@ -343,7 +349,7 @@ start_haproxy() { # start_haproxy INST PORT NEGPORT
 	cat >"$d/haproxy.cfg" <<EOF
 global
     maxconn $HAPROXY_MAXCONN
-    nbthread 1
+    nbthread $THREADS
     ssl-server-verify required
 defaults
     mode http
@@ -374,7 +380,7 @@ start_nginx() { # start_nginx INST PORT NEGPORT
 	local inst=$1 port=$2 neg=$3 d=$RUN/$1
 	mkdir -p "$d/tmp"
 	cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes $THREADS;
 worker_rlimit_nofile $FDLIM;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
@@ -752,7 +758,7 @@ json.dump({
     "cpu": cpu,
     "kernel": platform.release(),
     "versions": ver + "; wolfSSL " + wolf,
-    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK",
+    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK THREADS=$THREADS",
     "notes": ["upstream TLS as seen by nginx: " + tls] + notes,
 }, open(out, "w"))
 EOF
