@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,34 +450,35 @@ generation_leave(struct worker *w)
 	generation_unref(&w->gen);
 }
 
-uint64_t
-dest_requests(const struct dest *d)
+/* A dest_local counter summed over the workers. */
+static uint64_t
+dest_sum(const struct dest *d, size_t off)
 {
 	uint64_t n = 0;
 
-	for (unsigned i = 0; i < d->n_local; i++)
-		n += RELAXED_GET(d->local[i].requests);
+	for (unsigned i = 0; i < d->n_local; i++) {
+		const char *p = (const char *)&d->local[i] + off;
+		n += __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
+	}
 	return n;
+}
+
+uint64_t
+dest_requests(const struct dest *d)
+{
+	return dest_sum(d, offsetof(struct dest_local, requests));
 }
 
 uint64_t
 dest_handshakes(const struct dest *d)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < d->n_local; i++)
-		n += RELAXED_GET(d->local[i].handshakes);
-	return n;
+	return dest_sum(d, offsetof(struct dest_local, handshakes));
 }
 
 uint64_t
 dest_resumed(const struct dest *d)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < d->n_local; i++)
-		n += RELAXED_GET(d->local[i].resumed);
-	return n;
+	return dest_sum(d, offsetof(struct dest_local, resumed));
 }
 
 unsigned

@@ -603,6 +603,24 @@ refusal_checks() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+# client_cert_drop WORKDIR DEST_DIR CN: a new client certificate from the
+# test client root (EC P-256, valid from now for a year) made in WORKDIR,
+# then moved into DEST_DIR as client2.key/client2.crt (key first, each by
+# rename: a watcher never sees half a file). Prints its serial.
+client_cert_drop() {
+	local w=$1 dest=$2 cn=$3
+	mkdir -p "$w"
+	(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$w/client2.key" 2>/dev/null)
+	openssl req -new -key "$w/client2.key" -subj "/O=mtlsd test/CN=$cn" -out "$w/client2.csr"
+	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$w/ext"
+	openssl x509 -req -sha256 -days 365 -in "$w/client2.csr" -CA "$PKI/ca/client-root.crt" \
+		-CAkey "$PKI/ca/client-root.key" -set_serial "0x$(openssl rand -hex 12)" \
+		-extfile "$w/ext" -out "$w/client2.crt" 2>/dev/null
+	openssl x509 -in "$w/client2.crt" -noout -serial | sed 's/^serial=//'
+	mv "$w/client2.key" "$dest/client2.key"
+	mv "$w/client2.crt" "$dest/client2.crt"
+}
+
 # upstream_conns INST: ESTABLISHED connections from mtlsd INST to NG_PORT
 upstream_conns() { $NETTOOL established "$(mtlsd_pid "$1")" "$NG_PORT"; }
 

@@ -575,17 +575,7 @@ t_done "workers 4: a listener a reload adds (port 0) is served by several worker
 # --- certificate swap under load: a newer client-pem is dropped into certs.d
 wk_loop_start wkL2 "${P_WK:-1}"
 wait_until 30 _wk_loop_beyond wkL2 20 || chk_fail "the loop client completed $(wk_loop_count wkL2) requests in 30 s"
-w=$WK/rot
-mkdir -p "$w"
-(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$w/client2.key" 2>/dev/null)
-openssl req -new -key "$w/client2.key" -subj "/O=mtlsd test/CN=client-pem-workers" -out "$w/client2.csr"
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$w/ext"
-openssl x509 -req -sha256 -days 365 -in "$w/client2.csr" -CA "$PKI/ca/client-root.crt" \
-	-CAkey "$PKI/ca/client-root.key" -set_serial "0x$(openssl rand -hex 12)" \
-	-extfile "$w/ext" -out "$w/client2.crt" 2>/dev/null
-WK_NEW_SERIAL=$(openssl x509 -in "$w/client2.crt" -noout -serial | sed 's/^serial=//')
-mv "$w/client2.key" "$wk_d/certs.d/client-pem/client2.key"
-mv "$w/client2.crt" "$wk_d/certs.d/client-pem/client2.crt"
+WK_NEW_SERIAL=$(client_cert_drop "$WK/rot" "$wk_d/certs.d/client-pem" client-pem-workers)
 _wk_loop_new_serial() { grep -q " 200 $WK_NEW_SERIAL " "$WK/wkL2.lines"; }
 wait_until 20 _wk_loop_new_serial ||
 	chk_fail "no request of the loop presented serial $WK_NEW_SERIAL within 20 s of the drop"

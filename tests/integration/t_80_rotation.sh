@@ -27,17 +27,7 @@ t_done "rotation: the original certificate is presented first"
 
 # a newer certificate for the same name, from the same client root; its
 # not-before (now) is later than the original's (PKI creation)
-w=$TMP/rotate-work
-mkdir -p "$w"
-(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$w/client2.key" 2>/dev/null)
-openssl req -new -key "$w/client2.key" -subj "/O=mtlsd test/CN=client-pem-rotated" -out "$w/client2.csr"
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$w/ext"
-openssl x509 -req -sha256 -days 365 -in "$w/client2.csr" -CA "$PKI/ca/client-root.crt" \
-	-CAkey "$PKI/ca/client-root.key" -set_serial "0x$(openssl rand -hex 12)" \
-	-extfile "$w/ext" -out "$w/client2.crt" 2>/dev/null
-new_serial=$(openssl x509 -in "$w/client2.crt" -noout -serial | sed 's/^serial=//')
-mv "$w/client2.key" "$d/certs.d/client-pem/client2.key"
-mv "$w/client2.crt" "$d/certs.d/client-pem/client2.crt"
+new_serial=$(client_cert_drop "$TMP/rotate-work" "$d/certs.d/client-pem" client-pem-rotated)
 
 # the observable signal: real requests, until one shows the new serial
 _rot_new_seen() {
