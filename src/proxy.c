@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -303,6 +304,21 @@ dc_end_request(struct dconn *dc)
 	dc->t_up = dc->bytes_in = dc->bytes_out = 0;
 }
 
+/* Nothing unread from the client (a peek: its socket may not be watched),
+ * so closing now sends no reset that could destroy the response. */
+static int
+dc_client_quiet(struct dconn *dc)
+{
+	char c;
+	ssize_t n;
+
+	if (evbuffer_get_length(dc->ds->in) > 0)
+		return 0;
+	while ((n = recv(dc->ds->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	return n <= 0;          /* EAGAIN: nothing; 0: the client closed too */
+}
+
 /* Send what is queued, then half-close and discard input for a while so the
  * client reads our response instead of a reset (nginx's lingering close).
  * A client that asked to close and sent nothing after its whole request has
@@ -317,12 +333,13 @@ dc_close_after_flush(struct dconn *dc)
 		dc_set_state(dc, DC_LINGER);
 	if (evbuffer_get_length(dc->ds->out) > 0 || dc->linger_started)
 		return;
-	if (dc->no_linger) {
+	if (dc->no_linger && dc_client_quiet(dc)) {
 		dc_close(dc);
 		return;
 	}
 	dc->linger_started = 1;
 	(void)shutdown(dc->ds->fd, SHUT_WR);
+	stream_set_reading(dc->ds, 1);  /* discard what it sends */
 	dc_arm(dc, LINGER_MS);
 }
 
@@ -818,8 +835,13 @@ dc_update_io(struct dconn *dc)
 	int up_full = us && evbuffer_get_length(us->out) >= OUT_HIGH;
 	int down_full = evbuffer_get_length(dc->ds->out) >= OUT_HIGH;
 
-	stream_set_reading(dc->ds, dc->state == DC_HEAD || dc->state == DC_LINGER ||
-	    (us != NULL && !up_full));
+	/* a whole request that asks to close leaves nothing to read until the
+	 * close (dc_client_quiet checks then), so its socket needs no epoll
+	 * registration: the client's abort is then noticed when the response
+	 * is written, as HAProxy does by default */
+	stream_set_reading(dc->ds, dc->state == DC_HEAD ||
+	    (dc->state == DC_LINGER && (dc->linger_started || !dc->no_linger)) ||
+	    (us != NULL && !up_full && !(dc->req_done && dc->close_after)));
 	if (us != NULL) {
 		stream_set_reading(us, !down_full);
 		stream_flush(us);
