@@ -281,7 +281,7 @@ static void
 stream_do_read(struct stream *s)
 {
 	size_t before = evbuffer_get_length(s->in);
-	int ended = 0;
+	int ended = 0, plain = s->tls == NULL;
 
 	if (s->first_read && s->reading)
 		ended = stream_first_read(s);
@@ -303,12 +303,13 @@ stream_do_read(struct stream *s)
 	/* a plain stream (a client's: its owner frees it from the loop, never
 	 * inside a callback) registers what it wants after its owner has seen
 	 * the input: a connection whose owner needs no more input (a whole
-	 * request that asks to close) never costs an epoll_ctl */
-	if (s->tls != NULL)
+	 * request that asks to close) never costs an epoll_ctl. A TLS stream
+	 * (an upstream) may be freed by on_read: it registers before. */
+	if (!plain)
 		stream_update(s);
 	if (evbuffer_get_length(s->in) != before || s->eof || s->error)
 		s->cb->on_read(s, s->arg);
-	if (s->tls == NULL)
+	if (plain)
 		stream_update(s);
 }
 
