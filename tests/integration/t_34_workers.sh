@@ -378,11 +378,7 @@ cp -a "$PKI/certs.d/client-pem" "$wk_d/certs.d/"
 sed -i "s|^certs_dir: .*|certs_dir: certs.d|" "$wk_d/mtlsd.yaml"
 mtlsd_mapping_file wk wk.yaml <<EOF
 mappings:
-  - name: wk
-    url: https://localhost:$NG_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
+$(mapping_yaml wk "https://localhost:$NG_PORT/" client-pem)
   - name: wksock
     url: https://localhost:$NG_PORT/sock/
     listen: {address: "unix:$WK_SOCK", mode: 0600}
@@ -531,11 +527,7 @@ wait_until 30 _wk_loop_beyond wkL1 30 || chk_fail "the loop client completed $(w
 off=$(mtlsd_log_offset wk)
 mtlsd_mapping_file wk wknew.yaml <<EOF
 mappings:
-  - name: wknew
-    url: https://localhost:$NG_PORT/new/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
+$(mapping_yaml wknew "https://localhost:$NG_PORT/new/" client-pem)
 EOF
 kill -HUP "$WK_PID"
 _wk_new_listening() { _log_has_since wk "$off" 'listening on 127\.0\.0\.1:[0-9]+ \(mapping wknew\)'; }
@@ -641,11 +633,7 @@ timeouts: {client_header: 60s}
 admin: {listen: "127.0.0.1:0"}'
 mtlsd_mapping_file wkmax wkmax.yaml <<EOF
 mappings:
-  - name: wkmax
-    url: https://localhost:$NG_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
+$(mapping_yaml wkmax "https://localhost:$NG_PORT/" client-pem)
 EOF
 if mtlsd_start wkmax; then
 	P_M=$(mtlsd_port wkmax wkmax)
@@ -685,12 +673,7 @@ mtlsd_write_config wkdrain 'workers: 4
 admin: {listen: "127.0.0.1:0"}'
 mtlsd_mapping_file wkdrain wkdrain.yaml <<EOF
 mappings:
-  - name: wkdrain
-    url: https://localhost:$NG_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
-    validate: false
+$(mapping_yaml wkdrain "https://localhost:$NG_PORT/" client-pem "validate: false")
 EOF
 if mtlsd_start wkdrain; then
 	D_PID=$(mtlsd_pid wkdrain)
@@ -757,11 +740,7 @@ mtlsd_write_config wk1 'workers: 1
 admin: {listen: "127.0.0.1:0"}'
 mtlsd_mapping_file wk1 wk1.yaml <<EOF
 mappings:
-  - name: wk1
-    url: https://localhost:$NG_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
+$(mapping_yaml wk1 "https://localhost:$NG_PORT/" client-pem)
 EOF
 if mtlsd_start wk1; then
 	chk_match "ready line" 'ready: generation 1, 1 mappings?, 1 worker \(upstream TLS offers [^ ]+ first\)' "$(wk_ready wk1)"
