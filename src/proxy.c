@@ -755,8 +755,17 @@ dc_pump_response(struct dconn *dc)
 	while (evbuffer_get_length(dc->ds->out) < OUT_HIGH) {
 		size_t used = dc_feed(dc, rs, us->in, dc_resp_move_to(dc));
 
-		if (rs->state == HTTP_IN_BODY && us->eof && evbuffer_get_length(us->in) == 0)
+		if (rs->state == HTTP_IN_BODY && us->eof && evbuffer_get_length(us->in) == 0) {
+			/* only close_notify ends a close-delimited body: a bare
+			 * FIN may be a cut (RFC 9112 9.8) */
+			if (rs->msg.body == HTTP_BODY_EOF && us->eof_unclean) {
+				dc_upstream_failed(dc, "upstream_reset",
+				    "upstream closed the connection without TLS close_notify, "
+				    "so its close-delimited body may be cut");
+				return;
+			}
 			http_in_feed(rs, NULL, 0);      /* EOF ends an EOF-delimited body */
+		}
 		if (rs->state == HTTP_IN_HEAD_DONE) {
 			dc_resp_head(dc);
 			http_in_resume(rs);

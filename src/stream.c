@@ -236,6 +236,7 @@ stream_read_once(struct stream *s, void *buf, size_t len)
 			return 0;
 		case TLS_IO_CLOSED:
 			s->eof = 1;
+			s->eof_unclean = !tls_closed_cleanly(s->tls);
 			return -1;
 		case TLS_IO_ERROR:
 			stream_fail(s, "TLS read", 0);

@@ -40,6 +40,7 @@ struct stream {
 	unsigned connecting : 1, handshaking : 1, connected : 1;
 	unsigned reading : 1;           /* owner wants input */
 	unsigned eof : 1, error : 1;
+	unsigned eof_unclean : 1;       /* TLS: TCP closed without close_notify */
 	unsigned tls_read_wants_write : 1, tls_write_wants_read : 1;
 	unsigned drain_pending : 1;     /* out was above write_low */
 	unsigned write_blocked : 1;     /* a write left bytes in out (or none was

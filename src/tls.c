@@ -54,6 +54,7 @@ struct tls_conn {
 	int failed_tls;
 	int sock_drained;               /* the last recv() got less than asked */
 	int peer_reset;                 /* recv() failed with ECONNRESET */
+	int close_notify;               /* the server's close_notify arrived */
 	int session_saved;              /* tls_conn_save_session done */
 	size_t ra_off, ra_len;          /* unread bytes in ra */
 	char err[256];
@@ -432,6 +433,7 @@ conn_result(struct tls_conn *c, int ret)
 	case WOLFSSL_ERROR_WANT_WRITE:
 		return TLS_IO_WANT_WRITE;
 	case WOLFSSL_ERROR_ZERO_RETURN:
+		c->close_notify = 1;
 		return TLS_IO_CLOSED;
 	}
 	return conn_fail(c, code);
@@ -501,6 +503,12 @@ tls_read(struct tls_conn *c, void *buf, size_t len, size_t *n)
 		return TLS_IO_ERROR;
 	}
 	return conn_result(c, ret);
+}
+
+int
+tls_closed_cleanly(const struct tls_conn *c)
+{
+	return c->close_notify;
 }
 
 enum tls_io

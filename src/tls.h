@@ -17,7 +17,7 @@ enum tls_io {
 	TLS_IO_OK = 0,
 	TLS_IO_WANT_READ,
 	TLS_IO_WANT_WRITE,
-	TLS_IO_CLOSED,          /* orderly close_notify or EOF */
+	TLS_IO_CLOSED,          /* close_notify, or EOF (tls_closed_cleanly) */
 	TLS_IO_ERROR,           /* see tls_conn_error() */
 };
 
@@ -47,6 +47,9 @@ int tls_pending(struct tls_conn *c);
 /* After a tls_read that returned data: 1 when the next one would only find
  * the socket empty (nothing buffered, the socket had no more). */
 int tls_read_drained(struct tls_conn *c);
+/* After TLS_IO_CLOSED: 1 when the server sent close_notify, 0 when it
+ * only closed TCP (which ends no close-delimited body: RFC 9112 9.8). */
+int tls_closed_cleanly(const struct tls_conn *c);
 /* Best effort close_notify (never blocks). */
 void tls_shutdown(struct tls_conn *c);
 /* One-line reason of the last failure, e.g. "server certificate verification

@@ -22,6 +22,10 @@ query string is ignored; tests use it to tag requests):
                          (a legitimate close-delimited response)
   /reset-eof-body        the same, but reset (RST) instead of the clean close:
                          the close-delimited body is cut, not complete
+  /fin-eof-body          the same, but a bare FIN (no close_notify): nothing
+                         tells a cut from the end, so it is not complete
+  /fin-cl-body           Content-Length: 3000, the whole body, then a bare FIN:
+                         complete (the length says so)
   /bad-status            "HTTP/1.1 2x0 OK"
   /bad-header-nocolon    a header line without a colon
   /bad-header-nul        a NUL byte in a header value
@@ -82,6 +86,16 @@ def clean_close(conn):
         conn.unwrap().close()
     except (OSError, ValueError):
         conn.close()
+
+
+def fin_close(conn):
+    # a bare FIN: shut the TCP socket under the TLS layer, so no
+    # close_notify goes out (what a truncation attack looks like)
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.close()
 
 
 def wait_peer_close(conn, n):
@@ -188,14 +202,21 @@ def fault(conn, n, path, ident):
                       "10\r\nfirst chunk only\r\n" % ident).encode())
         time.sleep(0.5)
         clean_close(conn)
-    elif path in ("/eof-body", "/reset-eof-body"):
+    elif path in ("/eof-body", "/reset-eof-body", "/fin-eof-body"):
         conn.sendall(("HTTP/1.1 200 OK\r\nConnection: close\r\n%s\r\n" % ident).encode() +
                      b"e" * 3000 + b"\nend of a close-delimited body\n")
         if path == "/eof-body":
             clean_close(conn)
+        elif path == "/fin-eof-body":
+            time.sleep(0.5)     # the part before the fault reaches the client
+            fin_close(conn)
         else:
             time.sleep(0.5)     # the part before the fault reaches the client
             reset(conn)
+    elif path == "/fin-cl-body":
+        conn.sendall(("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3000\r\n%s\r\n"
+                      % ident).encode() + b"f" * 3000)
+        fin_close(conn)
     elif path.startswith("/bad-"):
         head = {
             "/bad-status": "HTTP/1.1 2x0 OK\r\nContent-Length: 3\r\n",

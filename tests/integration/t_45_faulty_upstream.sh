@@ -202,6 +202,29 @@ chk_eq "status relayed before the fault" 200 "$R_STATUS"
 ok_after reof
 t_done "close-delimited body cut by a reset → the client does not see a complete body"
 
+# the same body ended by a bare FIN, without close_notify: a cut cannot be
+# told from the end, so it is not complete (RFC 9112 9.8) — everything up to
+# the FIN is relayed, then no last chunk, and the log says why
+off=$(mtlsd_log_offset faulty)
+req feof "http://127.0.0.1:$P_FAULTY/fin-eof-body?t=feof"
+chk_eq "curl exit status (18: no last chunk)" 18 "$R_RC"
+chk_eq "status relayed before the fault" 200 "$R_STATUS"
+chk_eq "body bytes relayed up to the FIN" 3031 "$(body_bytes)"
+chk_match "mtlsd log says why" \
+	"mapping faulty: upstream closed the connection without TLS close_notify" \
+	"$(mtlsd_log_since faulty "$off")"
+ok_after feof
+t_done "close-delimited body ended by a FIN without close_notify → not relayed as complete"
+
+# a bare FIN after a body whose length was announced is a harmless (and
+# common) way to close: the body is complete
+req fcl "http://127.0.0.1:$P_FAULTY/fin-cl-body?t=fcl"
+chk_eq "curl exit status" 0 "$R_RC"
+chk_eq "status" 200 "$R_STATUS"
+chk_eq "body bytes" 3000 "$(body_bytes)"
+ok_after fcl
+t_done "control: Content-Length body, then a FIN without close_notify → relayed whole"
+
 # ------------------------------------------------- garbled response heads
 for f in bad-status bad-header-nocolon bad-header-nul bad-header-space bad-cl bad-huge-header; do
 	req "$f" "http://127.0.0.1:$P_FAULTY/$f?t=$f"
@@ -286,7 +309,7 @@ t_done "TLS handshake alert → 502 upstream_tls naming the alert"
 FLEAK_WARM=${FLEAK_WARM:-3}
 FLEAK_REPS=${FLEAK_REPS:-10}
 
-# leak_faults N: N rounds of 20 faults; prints the statuses counted ("200 xA 502 xB 504 xC")
+# leak_faults N: N rounds of 22 faults; prints the statuses counted ("200 xA 502 xB 504 xC")
 leak_faults() {
 	local cfg=$TMP/r/fleak.cfg i f
 	: >"$cfg"
@@ -294,7 +317,7 @@ leak_faults() {
 		for f in reset-before-headers reset-in-headers bad-status bad-header-nocolon \
 			bad-header-nul bad-header-space bad-cl bad-huge-header reset-mid-body \
 			close-mid-body close-mid-chunked bad-chunk bad-chunk-now reset-eof-body slow-body silence \
-			eof-body close-but-keep ok; do
+			eof-body fin-eof-body fin-cl-body close-but-keep ok; do
 			printf 'url = "http://127.0.0.1:%s/%s?t=leak-%s-%s"\noutput = "/dev/null"\n' \
 				"$P_FAULTY" "$f" "$f" "$i" >>"$cfg"
 		done
@@ -310,9 +333,9 @@ leak_faults "$FLEAK_WARM" >/dev/null
 wait_until 20 _no_faulty_upstream || chk_fail "upstream connections still open 20 s after the warm-up"
 leak_mark faulty
 chk_eq "statuses of the repeated faults" \
-	"200 x$((FLEAK_REPS * 9)) 502 x$((FLEAK_REPS * 10)) 504 x$FLEAK_REPS" "$(leak_faults "$FLEAK_REPS")"
+	"200 x$((FLEAK_REPS * 11)) 502 x$((FLEAK_REPS * 10)) 504 x$FLEAK_REPS" "$(leak_faults "$FLEAK_REPS")"
 wait_until 20 _no_faulty_upstream || chk_fail "upstream connections still open 20 s after the faults"
-leak_check faulty "after $FLEAK_REPS × 20 upstream faults"
+leak_check faulty "after $FLEAK_REPS × 22 upstream faults"
 _fd_none_open() { [ "$(fd_open)" = 0 ]; }
 wait_until 20 _fd_none_open || chk_fail "faultyd still holds $(fd_open) connections from mtlsd"
 t_done "faults ×$FLEAK_REPS: no descriptor leaked, heap in use not grown, no upstream connection left"
