@@ -114,6 +114,8 @@ if mtlsd_start hostile; then
 		"POST /?t=smug-telist HTTP/1.1\r\n${h}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n$inner")
 	smuggle "Transfer-Encoding: gzip, chunked" "$P_API" < <(printf \
 		"POST /?t=smug-telist2 HTTP/1.1\r\n${h}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n$inner")
+	smuggle "HTTP/1.0 with Transfer-Encoding: chunked" "$P_API" < <(printf \
+		"POST /?t=smug-10te HTTP/1.0\r\n${h}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n$inner")
 	smuggle "Transfer-Encoding twice" "$P_API" < <(printf \
 		"POST /?t=smug-te2 HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n$inner")
 	smuggle "folded Transfer-Encoding (obs-fold)" "$P_API" < <(printf \

@@ -741,6 +741,29 @@ t_reject_transfer_encoding(void **state)
 	expect_ok("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n");
 }
 
+/* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing */
+static void
+t_reject_te_in_http10(void **state)
+{
+	static const char resp[] = "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                           "5\r\nhello\r\n0\r\n\r\n";
+	struct http_in in;
+
+	(void)state;
+	expect_error("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+	expect_error("POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	             "Content-Length: 3\r\n\r\n",
+	    400);
+	expect_ok("POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\n");
+
+	http_in_init(&in, 0, MAXH, MAXN, NULL, NULL);
+	http_in_feed(&in, resp, sizeof(resp) - 1);
+	assert_int_equal(in.state, HTTP_IN_ERROR);
+	assert_int_equal(in.error_status, 502);
+	assert_string_equal(in.error, "Transfer-Encoding in an HTTP/1.0 message");
+	http_in_free(&in);
+}
+
 static void
 t_reject_obs_fold(void **state)
 {
@@ -1359,6 +1382,7 @@ main(void)
 	    cmocka_unit_test(t_reject_cl_and_te),
 	    cmocka_unit_test(t_reject_duplicate_cl),
 	    cmocka_unit_test(t_reject_transfer_encoding),
+	    cmocka_unit_test(t_reject_te_in_http10),
 	    cmocka_unit_test(t_reject_obs_fold),
 	    cmocka_unit_test(t_reject_bare_lf_cr),
 	    cmocka_unit_test(t_reject_control_bytes),
