@@ -100,6 +100,26 @@ def cpu_ticks(pids):
     return total
 
 
+def sleeps(pids):
+    """Voluntary context switches of every thread: how often the process
+    blocked (mostly in epoll_wait) and needed waking up again."""
+    total = 0
+    for p in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
 def status_kb(pids, key):
     total = 0
     for p in pids:
@@ -219,6 +239,7 @@ def measure(out, kv, pidspec, auxspec, wrk_args):
     reset_hwm(pids)
     rss0 = status_kb(pids, "VmRSS")
     c0 = cpu_ticks(pids)
+    s0 = sleeps(pids)
     a0 = cpu_ticks(aux)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     b0, st0 = cpu_busy_ticks()
@@ -229,6 +250,7 @@ def measure(out, kv, pidspec, auxspec, wrk_args):
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     pids = _pids(pidspec)
     c1 = cpu_ticks(pids)
+    s1 = sleeps(pids)
     a1 = cpu_ticks(aux)
     hwm = status_kb(pids, "VmHWM")
     # the load side (upstream nginx + wrk), all pinned to one CPU
@@ -258,6 +280,11 @@ def measure(out, kv, pidspec, auxspec, wrk_args):
             "cpu_us_per_req": cpu_s * 1e6 / n if n else None,
             "cpu_util": cpu_s / dur if dur > 0 else None,
             "load_util": load_s / (t1 - t0) if t1 > t0 else None,
+            # the load side's CPU per request, and how often the contender
+            # went to sleep: each sleep makes the next packet sent to it
+            # pay for a cross-CPU wake-up on the load side's CPU
+            "load_us_per_req": load_s * 1e6 / n if n else None,
+            "sleeps_per_req": (s1 - s0) / n if n else None,
             # CPU used by anything else on the machine during the run (other
             # people's processes; the benchmark's own python), in CPUs
             "other_util": max(0.0, (b1 - b0) / CLK_TCK - cpu_s - load_s) / (t1 - t0) if t1 > t0 else None,
@@ -519,6 +546,27 @@ def certdrop(port, certdir, ca_crt, ca_key, drops, timeout=10.0):
 
 # ----------------------------------------------------------------- report
 
+def load_side_table(p, by, contenders):
+    """Per workload and contender: what one request cost the load side, and
+    how often the contender slept (older runs lack both)."""
+    rows = []
+    for wl in WL_ORDER + sorted(set(k[0] for k in by) - set(WL_ORDER)):
+        for c in contenders:
+            rs = [r for r in by.get((wl, c), []) if "error" not in r and r.get("load_us_per_req")]
+            if rs:
+                rows.append((wl, c, _med([r["load_us_per_req"] for r in rs]),
+                             _med([r.get("sleeps_per_req") for r in rs])))
+    if not rows:
+        return
+    p("== the load side: wrk + upstream nginx CPU per request, and the contender's sleeps per request")
+    p("   %-12s %-12s %12s %11s" % ("workload", "contender", "load us/req", "sleeps/req"))
+    for wl, c, lu, sl in rows:
+        p("   %-12s %-12s %12.1f %11s" % (wl, c, lu, "-" if sl is None else "%.2f" % sl))
+    p("   when the load side is the limit (load% near 100), req/s = 1 / load us/req: a contender that often")
+    p("   sleeps (it has idle CPU) makes each packet sent to it pay a cross-CPU wake-up on the load side's CPU")
+    p("")
+
+
 WL_ORDER = ["ka-small", "close-small", "ka-64k", "upload-1m"]
 WL_TITLE = {
     "ka-small": "keep-alive, small response",
@@ -627,6 +675,7 @@ def report(rdir):
                 if rows:
                     p("   %-24s %s" % ("%s / %s:" % (mc, pc), "   ".join(rows)))
         p("")
+    load_side_table(p, by, contenders)
     p("   columns: medians over the runs; CPU us/req = the contender's utime+stime (all its processes and threads)")
     p("   per request; CPU% = the contender's CPU use (100 = one CPU); load% = wrk + upstream nginx (they share one")
     p("   CPU: near 100 means the load side, not the contender, was the limit); other% = everything else on the")
