@@ -94,13 +94,25 @@ global_unref(void)
 
 /* --- finishing ---------------------------------------------------------- */
 
+/* The header list holds a copy of the token: wipe every line (the list's
+ * layout is public in curl.h) before libcurl frees it. libcurl also copies
+ * the headers into the request it sends; that buffer is out of our reach. */
+static void
+headers_wipe_free(struct curl_slist *l)
+{
+	for (struct curl_slist *i = l; i != NULL; i = i->next)
+		if (i->data != NULL)
+			explicit_bzero(i->data, strlen(i->data));
+	curl_slist_free_all(l);
+}
+
 static void
 req_free(struct vhttp_req *r)
 {
 	LIST_REMOVE(r, link);
 	curl_multi_remove_handle(r->h->multi, r->easy);
 	curl_easy_cleanup(r->easy);
-	curl_slist_free_all(r->headers);    /* holds the token: see req_headers */
+	headers_wipe_free(r->headers);
 	wipe_free(r->body, r->body_len);
 	wipe_free(r->resp, r->resp_cap);
 	free(r);
@@ -377,8 +389,7 @@ add_header(struct vhttp_req *r, const char *name, const char *value)
 	return 0;
 }
 
-/* The slist's copy of the token cannot be wiped (curl_slist_free_all frees
- * it as is); that is the one copy we do not control. */
+/* The token's line in the list is wiped by headers_wipe_free. */
 static int
 req_headers(struct vhttp_req *r, const struct vhttp_request *rq)
 {
