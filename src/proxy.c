@@ -353,7 +353,11 @@ dc_refuse(struct dconn *dc, int status, const char *code, const char *reason,
 	    status, code, reason);
 	if (dc->resp_head_sent) {
 		if (!dc->head_alone || dc->ds->sent != dc->sent_at_head) {
-			/* mid-response: closing is the only honest signal left */
+			/* mid-response: closing is the only honest signal left;
+			 * where the close itself would end the body (HTTP/1.0
+			 * client, no length), only a reset says it was cut */
+			if (dc->resp_framing == HTTP_BODY_EOF)
+				stream_reset_on_close(dc->ds);
 			dc_close(dc);
 			return;
 		}

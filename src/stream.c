@@ -156,6 +156,15 @@ stream_disable(struct stream *s)
 	stream_update(s);
 }
 
+void
+stream_reset_on_close(struct stream *s)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	if (s->fd >= 0)
+		(void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 const char *
 stream_error(const struct stream *s)
 {

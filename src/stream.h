@@ -69,6 +69,9 @@ void stream_set_reading(struct stream *s, int on);
 void stream_flush(struct stream *s);
 /* Stop all I/O for good (the owner is closing it). */
 void stream_disable(struct stream *s);
+/* Make the coming close a TCP reset: for a peer whose only end-of-body
+ * signal is the close itself, so that a cut is never taken for the end. */
+void stream_reset_on_close(struct stream *s);
 /* Last error as one line. */
 const char *stream_error(const struct stream *s);
 int stream_error_is_tls(const struct stream *s);
