@@ -353,11 +353,7 @@ dc_refuse(struct dconn *dc, int status, const char *code, const char *reason,
 	    status, code, reason);
 	if (dc->resp_head_sent) {
 		if (!dc->head_alone || dc->ds->sent != dc->sent_at_head) {
-			/* mid-response: closing is the only honest signal left;
-			 * where the close itself would end the body (HTTP/1.0
-			 * client, no length), only a reset says it was cut */
-			if (dc->resp_framing == HTTP_BODY_EOF)
-				stream_reset_on_close(dc->ds);
+			/* mid-response: closing is the only honest signal left */
 			dc_close(dc);
 			return;
 		}
@@ -961,6 +957,10 @@ dc_close(struct dconn *dc)
 		return;
 	if (dc->up != NULL && dc->gen != NULL && (dc->resp_head_sent || dc->t_up))
 		dc_access_log(dc);
+	/* a response still under way is cut: where the close itself would end
+	 * its body (HTTP/1.0 client, no length), only a reset says so */
+	if (dc->resp_head_sent && dc->resp_framing == HTTP_BODY_EOF)
+		stream_reset_on_close(dc->ds);
 	dc_set_state(dc, DC_CLOSED);
 	stream_disable(dc->ds);
 	if (dc->up != NULL) {

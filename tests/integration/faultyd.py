@@ -35,6 +35,7 @@ query string is ignored; tests use it to tag requests):
   /bad-chunk             chunked: one good chunk, a pause, an invalid chunk size
   /bad-chunk-now         the same without the pause (head and fault in one write)
   /slow-body             Content-Length: 10000, 10 bytes, then silence
+  /slow-eof-body         no length, no chunking: 10 bytes, then silence
   /silence               never answers
   /close-but-keep        200 with "Connection: close", then keeps the connection
                          open; a request arriving on it anyway is logged
@@ -43,7 +44,7 @@ query string is ignored; tests use it to tag requests):
                          (SNI) gets the fatal alert NAME (e.g. unrecognized_name)
                          instead of a handshake
 
-Faults that wait (silence, slow-body, close-but-keep) hold the connection
+Faults that wait (silence, slow-body, slow-eof-body, close-but-keep) hold the connection
 until the peer closes it (or 300 s), and log that. One log line per event
 in --log: "conn N accepted", "conn N request GET /path?query", "conn N reset",
 "conn N closed by peer", ...  Stops on SIGTERM, or when its parent goes
@@ -239,9 +240,9 @@ def fault(conn, n, path, ident):
             conn.sendall(b"zz\r\nbad chunk size\r\n0\r\n\r\n")
         wait_peer_close(conn, n)
         conn.close()
-    elif path == "/slow-body":
-        conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n%s\r\n" % ident).encode() +
-                     b"0123456789")
+    elif path in ("/slow-body", "/slow-eof-body"):
+        length = "Content-Length: 10000\r\n" if path == "/slow-body" else "Connection: close\r\n"
+        conn.sendall(("HTTP/1.1 200 OK\r\n%s%s\r\n" % (length, ident)).encode() + b"0123456789")
         wait_peer_close(conn, n)
         conn.close()
     elif path == "/silence":

@@ -231,13 +231,13 @@ t_done "control: Content-Length body, then a FIN without close_notify → relaye
 req eof10 --http1.0 "http://127.0.0.1:$P_FAULTY/eof-body?t=eof10"
 chk_eq "control, HTTP/1.0 client: curl exit status" 0 "$R_RC"
 chk_eq "control, HTTP/1.0 client: body bytes" 3031 "$(body_bytes)"
-for f in fin-eof-body reset-eof-body; do
+for f in fin-eof-body reset-eof-body slow-eof-body; do
 	req "$f-10" --http1.0 "http://127.0.0.1:$P_FAULTY/$f?t=$f-10"
 	chk_eq "$f, HTTP/1.0 client: curl exit status (56: reset)" 56 "$R_RC"
 	chk_eq "$f, HTTP/1.0 client: status relayed before the fault" 200 "$R_STATUS"
 	ok_after "$f-10"
 done
-t_done "HTTP/1.0 client, close-delimited body cut (FIN without close_notify, reset) → a reset, not a clean close"
+t_done "HTTP/1.0 client, close-delimited body cut (FIN without close_notify, reset, stall) → a reset, not a clean close"
 
 # ------------------------------------------------- garbled response heads
 for f in bad-status bad-header-nocolon bad-header-nul bad-header-space bad-cl bad-huge-header; do
