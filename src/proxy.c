@@ -758,7 +758,7 @@ dc_pump_response(struct dconn *dc)
 		if (rs->state == HTTP_IN_BODY && us->eof && evbuffer_get_length(us->in) == 0) {
 			/* only close_notify ends a close-delimited body: a bare
 			 * FIN may be a cut (RFC 9112 9.8) */
-			if (rs->msg.body == HTTP_BODY_EOF && us->eof_unclean) {
+			if (rs->msg.body == HTTP_BODY_EOF && !stream_eof_clean(us)) {
 				dc_upstream_failed(dc, "upstream_reset",
 				    "upstream closed the connection without TLS close_notify, "
 				    "so its close-delimited body may be cut");

@@ -458,7 +458,7 @@ dest_sum(const struct dest *d, size_t off)
 
 	for (unsigned i = 0; i < d->n_local; i++) {
 		const char *p = (const char *)&d->local[i] + off;
-		n += __atomic_load_n((const uint64_t *)(const void *)p, __ATOMIC_RELAXED);
+		n += RELAXED_GET(*(const uint64_t *)(const void *)p);
 	}
 	return n;
 }

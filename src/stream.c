@@ -165,6 +165,12 @@ stream_reset_on_close(struct stream *s)
 		(void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+int
+stream_eof_clean(const struct stream *s)
+{
+	return s->tls == NULL || tls_closed_cleanly(s->tls);
+}
+
 const char *
 stream_error(const struct stream *s)
 {
@@ -245,7 +251,6 @@ stream_read_once(struct stream *s, void *buf, size_t len)
 			return 0;
 		case TLS_IO_CLOSED:
 			s->eof = 1;
-			s->eof_unclean = !tls_closed_cleanly(s->tls);
 			return -1;
 		case TLS_IO_ERROR:
 			stream_fail(s, "TLS read", 0);

@@ -40,7 +40,6 @@ struct stream {
 	unsigned connecting : 1, handshaking : 1, connected : 1;
 	unsigned reading : 1;           /* owner wants input */
 	unsigned eof : 1, error : 1;
-	unsigned eof_unclean : 1;       /* TLS: TCP closed without close_notify */
 	unsigned tls_read_wants_write : 1, tls_write_wants_read : 1;
 	unsigned drain_pending : 1;     /* out was above write_low */
 	unsigned write_blocked : 1;     /* a write left bytes in out (or none was
@@ -72,6 +71,9 @@ void stream_disable(struct stream *s);
 /* Make the coming close a TCP reset: for a peer whose only end-of-body
  * signal is the close itself, so that a cut is never taken for the end. */
 void stream_reset_on_close(struct stream *s);
+/* After eof: 0 when a TLS peer closed TCP without close_notify (which ends
+ * no close-delimited body: RFC 9112 9.8), else 1. */
+int stream_eof_clean(const struct stream *s);
 /* Last error as one line. */
 const char *stream_error(const struct stream *s);
 int stream_error_is_tls(const struct stream *s);
