@@ -331,8 +331,12 @@ dc_close_after_flush(struct dconn *dc)
 		return;
 	if (dc->state != DC_LINGER)
 		dc_set_state(dc, DC_LINGER);
-	if (evbuffer_get_length(dc->ds->out) > 0 || dc->linger_started)
+	if (dc->linger_started)
 		return;
+	if (evbuffer_get_length(dc->ds->out) > 0) {
+		stream_last_out(dc->ds);        /* the FIN rides on its end */
+		return;
+	}
 	if (dc->no_linger && dc_client_quiet(dc)) {
 		dc_close(dc);
 		return;

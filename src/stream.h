@@ -46,6 +46,7 @@ struct stream {
 	                                 * tried since it got them): wait for POLLOUT */
 	unsigned rev_on : 1, wev_on : 1;        /* events added to the loop */
 	unsigned first_read : 1;        /* the next read is a new client's first */
+	unsigned last_out : 1;          /* out ends the output: a close follows */
 	size_t tls_write_len;           /* wolfSSL retry must repeat the length */
 	uint64_t sent;                  /* bytes of out written so far */
 	char errbuf[256];
@@ -66,6 +67,10 @@ void stream_set_cb(struct stream *s, const struct stream_cb *cb, void *arg);
 void stream_set_reading(struct stream *s, int on);
 /* Try to send s->out now (after the owner appended to it). */
 void stream_flush(struct stream *s);
+/* What out holds now (plain stream) is the last output before a close or
+ * shutdown that follows as soon as it is written: it is sent with MSG_MORE,
+ * so the FIN rides on its last segment instead of a segment of its own. */
+void stream_last_out(struct stream *s);
 /* Stop all I/O for good (the owner is closing it). */
 void stream_disable(struct stream *s);
 /* Make the coming close a TCP reset: for a peer whose only end-of-body
