@@ -6,7 +6,8 @@
                                     mtlsd binds port 0 and logs what it got)
   nettool.py raw HOST PORT TIMEOUT  send stdin as-is, print what comes back
                                     (until EOF, a complete response, or TIMEOUT s;
-                                    with RAW_EOF=1 only EOF or TIMEOUT end it)
+                                    with RAW_EOF=1 only EOF or TIMEOUT end it;
+                                    RAW_DELAY=S waits S s after connecting)
   nettool.py established PID PORT   count ESTABLISHED TCP connections owned by
                                     PID whose remote port is PORT
   nettool.py listening PORT         exit 0 if something accepts on 127.0.0.1:PORT
@@ -60,6 +61,7 @@ def raw(host, port, timeout):
     payload = sys.stdin.buffer.read()
     deadline = time.monotonic() + float(timeout)
     s = socket.create_connection((host, int(port)), timeout=float(timeout))
+    time.sleep(float(os.environ.get("RAW_DELAY", "0")))
     try:
         s.sendall(payload)
     except OSError as e:  # the peer may answer and close before reading it all
