@@ -226,7 +226,11 @@ open_socket(const struct listen_spec *spec, const struct sockaddr *sa, socklen_t
 		(void)unlink(spec->unix_path);
 		return -1;
 	}
-	if (listen(fd, 511) < 0)
+	/* SOMAXCONN (the kernel caps it at net.core.somaxconn): with deferred
+	 * accept, clients that connected but have not spoken yet wait in the
+	 * SYN queue, which this bounds too; past it the kernel completes them
+	 * with SYN cookies (and logs a SYN-flood warning) */
+	if (listen(fd, SOMAXCONN) < 0)
 		goto fail;
 	if (!spec->is_unix)
 		tcp_accept_options(fd);
