@@ -180,14 +180,12 @@ listener_unix_perms(const struct listen_spec *spec, char *err, size_t errlen)
  *   of its own, one segment less per new connection (HAProxy's
  *   tcp-smart-accept). A response slower than the delayed-ACK timer
  *   (40 ms) gets its ACK from the timer, as before.
- * And on the listener itself:
- * - TCP_DEFER_ACCEPT 1 s (nginx's "deferred"): a connection is handed to
- *   accept when its first bytes arrive, so the request is read in the
- *   pass that accepts it. Without it, most clients' requests were not
- *   there yet at accept (90 % in the connection-per-request benchmark),
- *   which cost a read, two epoll_ctl and a wake-up each. A client that
- *   connects and stays silent is accepted after a second, then timed out
- *   as before (client_header).
+ * Not TCP_DEFER_ACCEPT (nginx's "deferred"), though it saved a read, two
+ * epoll_ctl and a wake-up per connection: a flood of silent connections
+ * overflowed into SYN cookies, and one whose deferred handshake met a full
+ * accept queue was dropped by the kernel while its client took it for
+ * established (in t_96_idle, under load, mtlsd never saw some of the
+ * 10,000 connections its client held).
  */
 static void
 tcp_accept_options(int fd)
@@ -196,7 +194,6 @@ tcp_accept_options(int fd)
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
 }
 
 /* A listening socket for spec bound to sa (spec's address, or the one the
@@ -226,11 +223,7 @@ open_socket(const struct listen_spec *spec, const struct sockaddr *sa, socklen_t
 		(void)unlink(spec->unix_path);
 		return -1;
 	}
-	/* SOMAXCONN (the kernel caps it at net.core.somaxconn): with deferred
-	 * accept, clients that connected but have not spoken yet wait in the
-	 * SYN queue, which this bounds too; past it the kernel completes them
-	 * with SYN cookies (and logs a SYN-flood warning) */
-	if (listen(fd, SOMAXCONN) < 0)
+	if (listen(fd, 511) < 0)
 		goto fail;
 	if (!spec->is_unix)
 		tcp_accept_options(fd);

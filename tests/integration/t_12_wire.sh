@@ -7,8 +7,8 @@
 #   sockets) — the server sends three segments in all: SYN-ACK, data+FIN,
 #   the ACK of the client's FIN;
 # - a keep-alive response is sent at once, without the FIN;
-# - a client that connects and stays silent for longer than the deferred
-#   accept (1 s) is served once it speaks.
+# - a client that connects and stays silent for 1.5 s is served once it
+#   speaks (its request was not there at the accept).
 
 main_instance || return 0
 WIRE=$TMP/r/wire
@@ -81,4 +81,4 @@ RAW_DELAY=1.5 raw "$P_PEM" 10 < <(printf 'GET /?t=wire-late HTTP/1.1\r\nHost: lo
 chk_eq "silent 1.5 s, then a request: status" 200 "$RAW_STATUS"
 chk_match "silent 1.5 s, then a request: body" 'hello from nginx' "$RAW"
 chk_ne "nginx saw it" "" "$(ngx_log 't=wire-late')"
-t_done "wire: a client silent past the deferred accept is served once it speaks"
+t_done "wire: a client silent for 1.5 s after connecting is served once it speaks"
