@@ -49,6 +49,7 @@ enum cfscope { S_MAIN, S_MAPPING, S_LISTEN };
 #define K_REQUIRED	0x02
 #define K_MAPFILE	0x04	/* allowed at the top of a mappings_dir file */
 #define K_READABLE	0x08	/* a file that must be readable now */
+#define K_MICROS	0x10	/* T_DURATION in microseconds, not milliseconds */
 #define NOFF		((size_t)-1)
 
 struct cfkey {
@@ -58,7 +59,7 @@ struct cfkey {
 	unsigned flags;
 	const char *def;		/* default as written in YAML, or NULL */
 	size_t off, off_n;		/* field; element count for lists */
-	long long min, max;		/* T_UINT bounds; T_DURATION minimum */
+	long long min, max;		/* T_UINT, T_DURATION bounds (max 0: none) */
 	const char *const *names;	/* T_ENUM */
 };
 
@@ -130,6 +131,8 @@ static const struct cfkey keys[] = {
 	    .names = format_names },
 	{ "log.access_log", T_BOOL, CF(log.access_log), .flags = R, .def = "true" },
 	{ "workers", T_UINT, CF(workers), .def = "1", .min = 1, .max = 1024 },
+	{ "busy_poll", T_DURATION, CF(busy_poll_us), .flags = R | K_MICROS,
+	    .def = "20us", .max = 1000 },
 	{ "mappings", T_MAPPINGS, .flags = R | K_MAPFILE, .off = NOFF },
 
 	/* one item of a mappings: list */
@@ -350,6 +353,8 @@ expect_of(const struct cfkey *k, char *buf, size_t len)
 	};
 	size_t used;
 
+	if (k->type == T_DURATION && (k->flags & K_MICROS))
+		return "a duration like 50us, 1ms, or 0";
 	if (k->type != T_ENUM)
 		return expects[k->type];
 	used = (size_t)snprintf(buf, len, "one of");
@@ -750,17 +755,24 @@ static int
 set_duration(struct parse *p, const struct cfkey *k, void *base, yaml_node_t *n)
 {
 	const char *s = scalar(n);
-	char minbuf[32];
-	uint64_t ms;
+	char limit[32];
+	uint64_t v;
+	int micros = (k->flags & K_MICROS) != 0;
 
-	if (s == NULL || duration_parse(s, &ms) < 0)
+	if (s == NULL || (micros ? duration_parse_us(s, &v) : duration_parse(s, &v)) < 0)
 		return bad_value(p, k, n);
-	if (ms < (uint64_t)k->min) {
-		duration_format((uint64_t)k->min, minbuf, sizeof(minbuf));
-		perr(p, n, "%s: must be at least %s, got %s", k->path, minbuf, s);
+	if (v < (uint64_t)k->min || (k->max > 0 && v > (uint64_t)k->max)) {
+		int low = v < (uint64_t)k->min;
+		uint64_t bound = (uint64_t)(low ? k->min : k->max);
+		if (micros)
+			duration_format_us(bound, limit, sizeof(limit));
+		else
+			duration_format(bound, limit, sizeof(limit));
+		perr(p, n, "%s: must be at %s %s, got %s", k->path, low ? "least" : "most",
+		    limit, s);
 		return -1;
 	}
-	*(uint64_t *)field(base, k) = ms;
+	*(uint64_t *)field(base, k) = v;
 	return 0;
 }
 
@@ -1976,7 +1988,10 @@ key_format(const struct cfkey *k, const void *base, char *buf, size_t len)
 		snprintf(buf, len, "%u", *(const unsigned *)f);
 		break;
 	case T_DURATION:
-		duration_format(*(const uint64_t *)f, buf, len);
+		if (k->flags & K_MICROS)
+			duration_format_us(*(const uint64_t *)f, buf, len);
+		else
+			duration_format(*(const uint64_t *)f, buf, len);
 		break;
 	case T_ENUM:
 		snprintf(buf, len, "%s", k->names[*(const int *)f]);

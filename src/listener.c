@@ -21,6 +21,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "loop.h"
 #include "runtime.h"
 #include "util.h"
 #include "workers.h"
@@ -119,6 +120,7 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 
 	(void)evl;
 	(void)salen;
+	loop_note_event();
 	if (!peer_allowed(sl, fd)) {
 		close(fd);
 		return;

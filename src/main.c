@@ -24,6 +24,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "loop.h"
 #include "proxy.h"
 #include "runtime.h"
 #include "tls.h"
@@ -403,7 +404,7 @@ run(void)
 	generation_warn_expiry(app.w.gen, time(NULL));
 	arm_rotation_timer(app.w.gen);
 	notify("READY=1");
-	event_base_dispatch(app.w.base);
+	loop_run(&app.w.loop, app.w.base, 0);
 	log_info("exiting");
 	teardown();
 	return 0;

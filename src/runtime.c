@@ -11,6 +11,7 @@
 
 #include "certstore.h"
 #include "log.h"
+#include "loop.h"
 #include "pool.h"
 #include "router.h"
 #include "runtime.h"
@@ -435,6 +436,7 @@ generation_switch(struct worker *w, struct generation *g)
 			pool_move(od, d, w);
 	}
 	w->gen = g;
+	loop_set_busy_poll(&w->loop, g->cfg->busy_poll_us);
 	if (old != NULL) {
 		generation_flush(old, w);
 		generation_unref(&old);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "loop.h"
 #include "ratelimit.h"
 #include "util.h"
 
@@ -90,6 +91,7 @@ struct worker {
 	int draining;
 	uint64_t next_conn_id;
 	struct worker_thread *th;               /* NULL for the main thread */
+	struct loop loop;                       /* its busy-polling state */
 };
 
 /* Read and write a field that one thread writes and others only read. */

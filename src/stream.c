@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "stream.h"
 #include "tls.h"
 #include "util.h"
@@ -470,6 +471,7 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loop_note_event();
 	if (s->handshaking) {
 		stream_handshake(s);
 	} else if (s->tls_write_wants_read) {
@@ -487,6 +489,7 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loop_note_event();
 	if (s->connecting) {
 		stream_connect_done(s);
 	} else if (s->handshaking) {

@@ -136,31 +136,36 @@ malloc_tune(void)
 }
 
 static int
-duration_unit(const char **s, uint64_t *mult)
+duration_unit(const char **s, int micro, uint64_t *mult)
 {
-	static const struct { const char *name; uint64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 },
+	static const struct { const char *name; uint64_t ms, us; } units[] = {
+		{ "us", 0, 1 }, { "ms", 1, 1000 }, { "s", 1000, 1000000 },
+		{ "m", 60000, 60000000 }, { "h", 3600000, 3600000000 },
+		{ "d", 86400000, 86400000000 },
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(units); i++) {
 		size_t n = strlen(units[i].name);
 		if (strncmp(*s, units[i].name, n) == 0) {
 			*s += n;
-			*mult = units[i].ms;
-			return 0;
+			*mult = micro ? units[i].us : units[i].ms;
+			return *mult != 0 ? 0 : -1;
 		}
 	}
 	return -1;
 }
 
-int
-duration_parse(const char *s, uint64_t *ms)
+static int
+duration_parse_unit(const char *s, int micro, uint64_t *out)
 {
 	uint64_t total = 0;
 
 	if (s == NULL || *s == '\0')
 		return -1;
+	if (strcmp(s, "0") == 0) {	/* zero needs no unit */
+		*out = 0;
+		return 0;
+	}
 	while (*s) {
 		uint64_t v = 0, mult;
 		if (*s < '0' || *s > '9')
@@ -170,14 +175,26 @@ duration_parse(const char *s, uint64_t *ms)
 				return -1;
 			v = v * 10 + (uint64_t)(*s++ - '0');
 		}
-		if (duration_unit(&s, &mult) < 0)
+		if (duration_unit(&s, micro, &mult) < 0)
 			return -1;
 		if (v > UINT64_MAX / mult || total > UINT64_MAX - v * mult)
 			return -1;
 		total += v * mult;
 	}
-	*ms = total;
+	*out = total;
 	return 0;
+}
+
+int
+duration_parse(const char *s, uint64_t *ms)
+{
+	return duration_parse_unit(s, 0, ms);
+}
+
+int
+duration_parse_us(const char *s, uint64_t *us)
+{
+	return duration_parse_unit(s, 1, us);
 }
 
 void
@@ -195,6 +212,15 @@ duration_format(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
 	else
 		snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+void
+duration_format_us(uint64_t us, char *buf, size_t len)
+{
+	if (us % 1000 == 0)
+		duration_format(us / 1000, buf, len);
+	else
+		snprintf(buf, len, "%lluus", (unsigned long long)us);
 }
 
 uint64_t

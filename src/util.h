@@ -26,10 +26,15 @@ void format_ipv4_port(const void *addr, unsigned port, char *buf, size_t len);
  * every large request (call once at start-up). */
 void malloc_tune(void);
 
-/* "250ms", "5s", "10m", "72h", "7d", combinations "1h30m"; 0 ok, -1 bad. */
+/* "250ms", "5s", "10m", "72h", "7d", combinations "1h30m", or a bare "0";
+ * 0 ok, -1 bad. */
 int duration_parse(const char *s, uint64_t *ms) MUSTCHECK;
+/* The same in microseconds, which also takes "us" ("50us", "1ms"). */
+int duration_parse_us(const char *s, uint64_t *us) MUSTCHECK;
 /* Format milliseconds as the shortest exact duration string ("90s", "72h"). */
 void duration_format(uint64_t ms, char *buf, size_t len);
+/* The same for microseconds ("50us", "1ms"). */
+void duration_format_us(uint64_t us, char *buf, size_t len);
 
 /* Monotonic milliseconds, for timers and rate limits. */
 uint64_t now_ms(void);

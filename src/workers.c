@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "proxy.h"
 #include "runtime.h"
 #include "util.h"
@@ -44,7 +45,7 @@ static struct {
 } W;
 
 static void
-loop_new(struct worker *w)
+base_new(struct worker *w)
 {
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL)
@@ -89,13 +90,13 @@ workers_init(struct worker *main_w, unsigned n)
 	W.all = xcalloc(n, sizeof(*W.all));
 	W.all[0] = main_w;
 	main_w->id = 0;
-	loop_new(main_w);
+	base_new(main_w);
 	for (unsigned i = 1; i < n; i++) {
 		struct worker *w = xcalloc(1, sizeof(*w));
 		struct worker_thread *th = xcalloc(1, sizeof(*th));
 		w->id = i;
 		w->th = th;
-		loop_new(w);
+		base_new(w);
 		if ((th->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 			fatal("eventfd");
 		th->ev = event_new(w->base, th->efd, EV_READ | EV_PERSIST, call_cb, w);
@@ -130,7 +131,7 @@ worker_main(void *arg)
 	(void)pthread_setname_np(pthread_self(), name);
 	/* a drain ends the loop once idle; the thread runs until told to stop */
 	while (!w->th->stop)
-		event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+		loop_run(&w->loop, w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	x509_thread_cleanup();
 	return NULL;
 }

@@ -249,6 +249,34 @@ t_duration_below_minimum(void **state)
 }
 
 static void
+t_busy_poll(void **state)
+{
+	(void)state;
+	load("# defaults\n");
+	expect_ok();
+	assert_true(cfg->busy_poll_us == 20);
+	config_free(cfg);
+	load("busy_poll: 250us\n");
+	expect_ok();
+	assert_true(cfg->busy_poll_us == 250);
+	config_free(cfg);
+	load("busy_poll: 0\n");
+	expect_ok();
+	assert_true(cfg->busy_poll_us == 0);
+	config_free(cfg);
+	load("busy_poll: 1ms\n");
+	expect_ok();
+	assert_true(cfg->busy_poll_us == 1000);
+	config_free(cfg);
+	load("busy_poll: 2ms\n");
+	expect_only("%s:1:12: busy_poll: must be at most 1ms, got 2ms", mainpath);
+	config_errors_clear(&errs);
+	load("busy_poll: 50\n");
+	expect_only("%s:1:12: busy_poll: expected a duration like 50us, 1ms, or 0, "
+	    "got '50'", mainpath);
+}
+
+static void
 t_workers_below_one(void **state)
 {
 	(void)state;
@@ -1000,6 +1028,11 @@ t_restart_needed(void **state)
 	b = config_load(p, &errs);
 	assert_null(config_restart_needed(a, b));        /* listeners follow a reload */
 	config_free(b);
+	write_file("e.yaml", "workers: 2\nbusy_poll: 0\n");
+	snprintf(p, sizeof(p), "%s/e.yaml", dir);
+	b = config_load(p, &errs);
+	assert_null(config_restart_needed(a, b));        /* a reload applies it */
+	config_free(b);
 	config_free(a);
 }
 
@@ -1021,6 +1054,7 @@ t_dump(void **state)
 	assert_non_null(strstr(buf, "\ntimeouts.connect: 1500ms\n"));
 	assert_non_null(strstr(buf, "\nrotation.activate: immediately\n"));
 	assert_non_null(strstr(buf, "\nlog.level: info\n"));
+	assert_non_null(strstr(buf, "\nbusy_poll: 20us\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.url: https://a/x\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.rate_limit: 5/s burst 5\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.enabled: true\n"));
@@ -1179,7 +1213,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_defaults_empty_file), T(t_every_main_key), T(t_unknown_key_top),
 		T(t_unknown_key_in_section), T(t_bad_duration),
-		T(t_duration_below_minimum), T(t_workers_below_one),
+		T(t_duration_below_minimum), T(t_workers_below_one), T(t_busy_poll),
 		T(t_bad_bool_enum_section), T(t_duplicate_key), T(t_yaml_syntax_error),
 		T(t_invalid_utf8), T(t_top_level_not_a_map), T(t_second_document),
 		T(t_main_file_missing), T(t_null_values_are_unset),

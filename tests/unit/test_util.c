@@ -24,7 +24,7 @@ t_duration_parse_valid(void **state)
 		{ "10m", 600000 }, { "72h", 259200000 }, { "7d", 604800000 },
 		{ "1h30m", 5400000 }, { "1m30s", 90000 }, { "1s500ms", 1500 },
 		{ "90s", 90000 }, { "336h", 1209600000 }, { "1d1h1m1s1ms", 90061001 },
-		{ "5s5s", 10000 },
+		{ "5s5s", 10000 }, { "0", 0 },
 	};
 	uint64_t ms;
 	(void)state;
@@ -76,6 +76,53 @@ t_duration_parse_overflow_edge(void **state)
 	assert_true(ms == 1844674407370955160ull);
 	assert_int_equal(duration_parse("18446744073709551616ms", &ms), -1);
 	assert_int_equal(duration_parse("213503982334d1000000000000s", &ms), -1);
+}
+
+static void
+t_duration_parse_us(void **state)
+{
+	static const struct { const char *s; uint64_t us; } cases[] = {
+		{ "0", 0 }, { "0us", 0 }, { "50us", 50 }, { "1ms", 1000 },
+		{ "1ms250us", 1250 }, { "2s", 2000000 }, { "1h", 3600000000ull },
+	};
+	static const char *const bad[] = {
+		"", "50", "us", "50 us", "-50us", "5.5us", "50uss", "50µs", "00x",
+		"18446744073709551616us", "213503983d",
+	};
+	uint64_t us;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		us = 777;
+		if (duration_parse_us(cases[i].s, &us) != 0)
+			fail_msg("'%s' rejected", cases[i].s);
+		if (us != cases[i].us)
+			fail_msg("'%s' -> %llu", cases[i].s, (unsigned long long)us);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (duration_parse_us(bad[i], &us) != -1)
+			fail_msg("'%s' accepted", bad[i]);
+	/* milliseconds have no microsecond unit: "50us" is not a timeout */
+	assert_int_equal(duration_parse("50us", &us), -1);
+}
+
+static void
+t_duration_format_us(void **state)
+{
+	static const struct { uint64_t us; const char *s; } cases[] = {
+		{ 0, "0s" }, { 1, "1us" }, { 50, "50us" }, { 1000, "1ms" },
+		{ 1500, "1500us" }, { 2000000, "2s" },
+	};
+	char buf[32];
+	uint64_t back;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		duration_format_us(cases[i].us, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].s);
+		assert_int_equal(duration_parse_us(buf, &back), 0);
+		assert_true(back == cases[i].us);
+	}
 }
 
 static void
@@ -229,6 +276,7 @@ main(void)
 		cmocka_unit_test(t_duration_parse_invalid),
 		cmocka_unit_test(t_duration_parse_overflow_edge),
 		cmocka_unit_test(t_duration_format),
+		cmocka_unit_test(t_duration_parse_us), cmocka_unit_test(t_duration_format_us),
 		cmocka_unit_test(t_duration_round_trip),
 		cmocka_unit_test(t_ascii_casecmp), cmocka_unit_test(t_ascii_ncasecmp),
 		cmocka_unit_test(t_ascii_lower), cmocka_unit_test(t_read_file),
