@@ -2,25 +2,21 @@
 # busy_poll (issue 6): after events a worker keeps polling before it sleeps.
 # What a user sees:
 # - under a keep-alive load the daemon sleeps (voluntary context switches,
-#   all threads) less than half as often per request with busy_poll: 1ms as
-#   with busy_poll: 0, and every request is answered;
+#   all threads) per request under 70% as often with busy_poll: 1ms as with
+#   busy_poll: 0 (measured: 14-35%; without polling it would be ~100%), and
+#   every request is answered;
 # - a reload applies it (no "takes effect at the next restart" warning);
 # - once the load stops, the daemon does not spin: over 2 s of idleness it
 #   uses under 0.2 s of CPU (a loop that kept polling would use ~2 s).
 
-trust="trust: {ca_file: $PKI/trust/server-root.pem}"
 BP_N=400
 
 bp_config() { # bp_config VALUE
 	mtlsd_write_config bp "busy_poll: $1"
-	mtlsd_mapping_file bp bp.yaml <<EOF
-mappings:
-  - name: plain
-    url: https://localhost:$NG_PORT/
-    listen: 127.0.0.1:0
-    certificate: client-pem
-    $trust
-EOF
+	{
+		echo "mappings:"
+		mapping_yaml plain "https://localhost:$NG_PORT/" client-pem
+	} | mtlsd_mapping_file bp bp.yaml
 }
 
 # the daemon's voluntary context switches, summed over its threads
@@ -64,8 +60,8 @@ if mtlsd_log_since bp "$off" | grep -q 'next restart'; then
 fi
 bp_load on
 chk_eq "busy_poll 1ms: requests answered 200" "$BP_N" "$BP_OK"
-awk -v on="$BP_CS" -v off="$BP_CS_OFF" 'BEGIN { exit !(on * 2 < off) }' ||
-	chk_fail "sleeps per request: $BP_CS with busy_poll 1ms, $BP_CS_OFF with 0 (want under half)"
+awk -v on="$BP_CS" -v off="$BP_CS_OFF" 'BEGIN { exit !(on < off * 0.7) }' ||
+	chk_fail "sleeps per request: $BP_CS with busy_poll 1ms, $BP_CS_OFF with 0 (want under 70%)"
 t_done "busy_poll 1ms applied by a reload: $BP_N requests served, $BP_CS sleeps per request (0: $BP_CS_OFF)"
 
 t0=$(bp_ticks "$BP_PID")
