@@ -427,6 +427,9 @@ generation_switch(struct worker *w, struct generation *g)
 {
 	struct generation *old = w->gen;
 
+	/* before the early return: worker 0 holds the first generation
+	 * already when the workers are given it at start */
+	loop_set_busy_poll(&w->loop, g->cfg->busy_poll_us);
 	if (old == g)
 		return;
 	generation_ref(g);
@@ -436,7 +439,6 @@ generation_switch(struct worker *w, struct generation *g)
 			pool_move(od, d, w);
 	}
 	w->gen = g;
-	loop_set_busy_poll(&w->loop, g->cfg->busy_poll_us);
 	if (old != NULL) {
 		generation_flush(old, w);
 		generation_unref(&old);
