@@ -751,6 +751,16 @@ set_uint(struct parse *p, const struct cfkey *k, void *base, yaml_node_t *n)
 	return 0;
 }
 
+/* A T_DURATION key's value as written in YAML, in its unit. */
+static void
+format_duration(const struct cfkey *k, uint64_t v, char *buf, size_t len)
+{
+	if (k->flags & K_MICROS)
+		duration_format_us(v, buf, len);
+	else
+		duration_format(v, buf, len);
+}
+
 static int
 set_duration(struct parse *p, const struct cfkey *k, void *base, yaml_node_t *n)
 {
@@ -763,11 +773,7 @@ set_duration(struct parse *p, const struct cfkey *k, void *base, yaml_node_t *n)
 		return bad_value(p, k, n);
 	if (v < (uint64_t)k->min || (k->max > 0 && v > (uint64_t)k->max)) {
 		int low = v < (uint64_t)k->min;
-		uint64_t bound = (uint64_t)(low ? k->min : k->max);
-		if (micros)
-			duration_format_us(bound, limit, sizeof(limit));
-		else
-			duration_format(bound, limit, sizeof(limit));
+		format_duration(k, (uint64_t)(low ? k->min : k->max), limit, sizeof(limit));
 		perr(p, n, "%s: must be at %s %s, got %s", k->path, low ? "least" : "most",
 		    limit, s);
 		return -1;
@@ -1988,10 +1994,7 @@ key_format(const struct cfkey *k, const void *base, char *buf, size_t len)
 		snprintf(buf, len, "%u", *(const unsigned *)f);
 		break;
 	case T_DURATION:
-		if (k->flags & K_MICROS)
-			duration_format_us(*(const uint64_t *)f, buf, len);
-		else
-			duration_format(*(const uint64_t *)f, buf, len);
+		format_duration(k, *(const uint64_t *)f, buf, len);
 		break;
 	case T_ENUM:
 		snprintf(buf, len, "%s", k->names[*(const int *)f]);

@@ -2,22 +2,12 @@
 /* loop.c: a worker's event loop with adaptive busy polling (see loop.h). */
 #include "autoconf.h"
 
-#include <time.h>
-
 #include <event2/event.h>
 
 #include "loop.h"
+#include "util.h"
 
 __thread struct loop_activity loop_activity;
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void
 loop_woke(void)

@@ -138,17 +138,17 @@ malloc_tune(void)
 static int
 duration_unit(const char **s, int micro, uint64_t *mult)
 {
-	static const struct { const char *name; uint64_t ms, us; } units[] = {
-		{ "us", 0, 1 }, { "ms", 1, 1000 }, { "s", 1000, 1000000 },
-		{ "m", 60000, 60000000 }, { "h", 3600000, 3600000000 },
-		{ "d", 86400000, 86400000000 },
+	/* in microseconds; a millisecond duration takes no "us" */
+	static const struct { const char *name; uint64_t us; } units[] = {
+		{ "us", 1 }, { "ms", 1000 }, { "s", 1000000 }, { "m", 60000000 },
+		{ "h", 3600000000 }, { "d", 86400000000 },
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(units); i++) {
 		size_t n = strlen(units[i].name);
 		if (strncmp(*s, units[i].name, n) == 0) {
 			*s += n;
-			*mult = micro ? units[i].us : units[i].ms;
+			*mult = micro ? units[i].us : units[i].us / 1000;
 			return *mult != 0 ? 0 : -1;
 		}
 	}
@@ -224,12 +224,18 @@ duration_format_us(uint64_t us, char *buf, size_t len)
 }
 
 uint64_t
-now_ms(void)
+now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
+now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 char *

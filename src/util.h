@@ -38,6 +38,8 @@ void duration_format_us(uint64_t us, char *buf, size_t len);
 
 /* Monotonic milliseconds, for timers and rate limits. */
 uint64_t now_ms(void);
+/* Monotonic microseconds, for the busy-polling window. */
+uint64_t now_us(void);
 
 /* Read a whole file (at most max bytes); NULL + errno on failure. */
 char *read_file(const char *path, size_t max, size_t *len);
