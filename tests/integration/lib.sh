@@ -816,6 +816,10 @@ leak_check() {
 	_leak_fds_back() { [ "$(_fds_outside_pool "$1")" -le "$LEAK_FD0" ]; }
 	wait_until 20 _leak_fds_back "$inst"
 	fds=$(_fds_outside_pool "$inst")
+	if [ "$fds" != "$LEAK_FD0" ]; then
+		echo "# $what: mtlsd's descriptors now (the mark had $LEAK_FD0 outside the pool):"
+		$NETTOOL fds "$(mtlsd_pid "$inst")" | sed 's/^/#   /'
+	fi
 	chk_eq "$what: descriptors (not counting pooled upstream connections) vs before" \
 		"$LEAK_FD0" "$fds"
 	heap=$(mtlsd_metric "$inst" mtlsd_heap_in_use_bytes)

@@ -10,6 +10,8 @@
                                     RAW_DELAY=S waits S s after connecting)
   nettool.py established PID PORT   count ESTABLISHED TCP connections owned by
                                     PID whose remote port is PORT
+  nettool.py fds PID                list PID's descriptors, TCP sockets with their
+                                    state and endpoints (leak diagnostics)
   nettool.py listening PORT         exit 0 if something accepts on 127.0.0.1:PORT
   nettool.py hold HOST PORT N READY RELEASE
                                     open N idle connections, then write "N" to the
@@ -117,6 +119,41 @@ def established(pid, port):
     return 0
 
 
+_TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
+               "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+               "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
+               "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def _tcp_sockets():
+    """inode -> "STATE local -> remote" for every TCP socket (v4 and v6)."""
+    socks = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            loc, rem = (int(a.rsplit(":", 1)[1], 16) for a in (f[1], f[2]))
+            socks[f[9]] = "%s :%d -> :%d" % (_TCP_STATES.get(f[3], f[3]), loc, rem)
+    return socks
+
+
+def fds(pid):
+    socks = _tcp_sockets()
+    fd_dir = "/proc/%s/fd" % pid
+    for fd in sorted(os.listdir(fd_dir), key=int):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", target)
+        tcp = socks.get(m.group(1)) if m else None
+        print("%s %s%s" % (fd, target, " tcp " + tcp if tcp else ""))
+    return 0
+
+
 def listening(port):
     try:
         socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
@@ -208,6 +245,8 @@ def main(argv):
         return raw(argv[2], argv[3], argv[4])
     if len(argv) == 4 and argv[1] == "established":
         return established(argv[2], argv[3])
+    if len(argv) == 3 and argv[1] == "fds":
+        return fds(argv[2])
     if len(argv) == 3 and argv[1] == "listening":
         return listening(argv[2])
     if len(argv) == 7 and argv[1] == "hold":
