@@ -102,23 +102,6 @@ def _socket_inodes(pid):
     return inodes
 
 
-def established(pid, port):
-    inodes = _socket_inodes(pid)
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            rem_port = int(f[2].rsplit(":", 1)[1], 16)
-            if f[3] == "01" and rem_port == int(port) and f[9] in inodes:
-                count += 1
-    print(count)
-    return 0
-
-
 _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
                "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
                "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
@@ -126,7 +109,8 @@ _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
 
 
 def _tcp_sockets():
-    """inode -> "STATE local -> remote" for every TCP socket (v4 and v6)."""
+    """inode -> (state as in /proc, local port, remote port) for every TCP
+    socket (v4 and v6)."""
     socks = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -136,8 +120,15 @@ def _tcp_sockets():
         for line in lines:
             f = line.split()
             loc, rem = (int(a.rsplit(":", 1)[1], 16) for a in (f[1], f[2]))
-            socks[f[9]] = "%s :%d -> :%d" % (_TCP_STATES.get(f[3], f[3]), loc, rem)
+            socks[f[9]] = (f[3], loc, rem)
     return socks
+
+
+def established(pid, port):
+    inodes = _socket_inodes(pid)
+    print(sum(1 for inode, (state, _, rem) in _tcp_sockets().items()
+              if state == "01" and rem == int(port) and inode in inodes))
+    return 0
 
 
 def fds(pid):
@@ -150,7 +141,9 @@ def fds(pid):
             continue
         m = re.match(r"socket:\[(\d+)\]", target)
         tcp = socks.get(m.group(1)) if m else None
-        print("%s %s%s" % (fd, target, " tcp " + tcp if tcp else ""))
+        if tcp:
+            target += " tcp %s :%d -> :%d" % (_TCP_STATES.get(tcp[0], tcp[0]), tcp[1], tcp[2])
+        print("%s %s" % (fd, target))
     return 0
 
 
