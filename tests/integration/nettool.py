@@ -88,18 +88,21 @@ def raw(host, port, timeout):
     return 0 if buf else 1
 
 
-def _socket_inodes(pid):
-    inodes = set()
+def _fd_targets(pid):
+    """(fd, what it points to, socket inode or None) for each of PID's
+    descriptors, in fd order."""
     fd_dir = "/proc/%s/fd" % pid
-    for fd in os.listdir(fd_dir):
+    for fd in sorted(os.listdir(fd_dir), key=int):
         try:
             target = os.readlink(os.path.join(fd_dir, fd))
         except OSError:
             continue
         m = re.match(r"socket:\[(\d+)\]", target)
-        if m:
-            inodes.add(m.group(1))
-    return inodes
+        yield fd, target, m.group(1) if m else None
+
+
+def _socket_inodes(pid):
+    return {inode for _, _, inode in _fd_targets(pid) if inode}
 
 
 _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
@@ -133,14 +136,8 @@ def established(pid, port):
 
 def fds(pid):
     socks = _tcp_sockets()
-    fd_dir = "/proc/%s/fd" % pid
-    for fd in sorted(os.listdir(fd_dir), key=int):
-        try:
-            target = os.readlink(os.path.join(fd_dir, fd))
-        except OSError:
-            continue
-        m = re.match(r"socket:\[(\d+)\]", target)
-        tcp = socks.get(m.group(1)) if m else None
+    for fd, target, inode in _fd_targets(pid):
+        tcp = socks.get(inode)
         if tcp:
             target += " tcp %s :%d -> :%d" % (_TCP_STATES.get(tcp[0], tcp[0]), tcp[1], tcp[2])
         print("%s %s" % (fd, target))
