@@ -101,10 +101,6 @@ def _fd_targets(pid):
         yield fd, target, m.group(1) if m else None
 
 
-def _socket_inodes(pid):
-    return {inode for _, _, inode in _fd_targets(pid) if inode}
-
-
 _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
                "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
                "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
@@ -112,7 +108,7 @@ _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV",
 
 
 def _tcp_sockets():
-    """inode -> (state as in /proc, local port, remote port) for every TCP
+    """inode -> (state name, local port, remote port) for every TCP
     socket (v4 and v6)."""
     socks = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -123,14 +119,14 @@ def _tcp_sockets():
         for line in lines:
             f = line.split()
             loc, rem = (int(a.rsplit(":", 1)[1], 16) for a in (f[1], f[2]))
-            socks[f[9]] = (f[3], loc, rem)
+            socks[f[9]] = (_TCP_STATES.get(f[3], f[3]), loc, rem)
     return socks
 
 
 def established(pid, port):
-    inodes = _socket_inodes(pid)
+    inodes = {inode for _, _, inode in _fd_targets(pid)}
     print(sum(1 for inode, (state, _, rem) in _tcp_sockets().items()
-              if state == "01" and rem == int(port) and inode in inodes))
+              if state == "ESTABLISHED" and rem == int(port) and inode in inodes))
     return 0
 
 
@@ -139,7 +135,7 @@ def fds(pid):
     for fd, target, inode in _fd_targets(pid):
         tcp = socks.get(inode)
         if tcp:
-            target += " tcp %s :%d -> :%d" % (_TCP_STATES.get(tcp[0], tcp[0]), tcp[1], tcp[2])
+            target += " tcp %s :%d -> :%d" % tcp
         print("%s %s" % (fd, target))
     return 0
 
