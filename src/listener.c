@@ -26,6 +26,8 @@
 #include "util.h"
 #include "workers.h"
 
+#define LISTEN_BACKLOG 511
+
 #ifndef LIST_FOREACH_SAFE
 #define LIST_FOREACH_SAFE(var, head, field, tvar)                        \
 	for ((var) = LIST_FIRST((head));                                 \
@@ -225,7 +227,8 @@ open_socket(const struct listen_spec *spec, const struct sockaddr *sa, socklen_t
 		(void)unlink(spec->unix_path);
 		return -1;
 	}
-	if (listen(fd, 511) < 0)
+	/* nginx's default accept queue; the kernel caps it at somaxconn */
+	if (listen(fd, LISTEN_BACKLOG) < 0)
 		goto fail;
 	if (!spec->is_unix)
 		tcp_accept_options(fd);
@@ -433,8 +436,10 @@ listeners_abort(void)
 static void
 slot_start(struct lslot *sl)
 {
+	/* backlog 0: the socket listens already (open_socket); -1 would have
+	 * libevent call listen() again with its default of 128 */
 	sl->evl = evconnlistener_new(sl->w->base, listener_accept, sl,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, sl->fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, sl->fd);
 	if (sl->evl == NULL)
 		fatalx("cannot watch listener %s", sl->l->address);
 	evconnlistener_set_error_cb(sl->evl, listener_error);

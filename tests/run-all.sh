@@ -75,7 +75,7 @@ run_step() {
 PKGS=(build-essential autoconf automake libtool pkg-config libevent-dev
 	libwolfssl-dev libyaml-dev libcurl4-openssl-dev libhttp-parser-dev
 	libcmocka-dev libsystemd-dev nginx-light libnginx-mod-http-echo curl
-	openssl python3 valgrind clang libclang-rt-14-dev tcpdump)
+	openssl python3 valgrind clang libclang-rt-14-dev tcpdump iproute2)
 
 install_deps() {
 	local p missing=()

@@ -18,6 +18,9 @@
                                     file READY; when the file RELEASE appears (or
                                     after 300 s) report how many the peer had
                                     closed ("closed-by-peer K"), close them all
+  nettool.py burst HOST PORT N WAIT start N connections at once; WAIT s later
+                                    print how many completed their handshake
+                                    (a full accept queue drops the others' SYNs)
   nettool.py slowloris HOST PORT MODE TIMEOUT
                                     send an unfinished request head and wait for
                                     the peer to close: MODE stall (send once) or
@@ -191,6 +194,28 @@ def hold(host, port, n, ready, release):
     return 0
 
 
+def burst(host, port, n, wait):
+    import select
+    n = int(n)
+    _raise_nofile(n)
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, int(port)))
+        socks.append(s)
+    time.sleep(float(wait))
+    done = 0
+    for s in socks:
+        _, w, _ = select.select([], [s], [], 0)
+        if w and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            done += 1
+    for s in socks:
+        s.close()
+    print(done)
+    return 0
+
+
 def slowloris(host, port, mode, timeout):
     head = b"GET /?t=slowloris-" + mode.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
     start = time.monotonic()
@@ -237,6 +262,8 @@ def main(argv):
         return listening(argv[2])
     if len(argv) == 7 and argv[1] == "hold":
         return hold(*argv[2:])
+    if len(argv) == 6 and argv[1] == "burst":
+        return burst(*argv[2:])
     if len(argv) == 6 and argv[1] == "slowloris" and argv[4] in ("stall", "trickle"):
         return slowloris(*argv[2:])
     sys.stderr.write(__doc__)

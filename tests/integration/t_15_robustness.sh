@@ -66,3 +66,25 @@ chk_eq "next body" "hello from nginx" "$(body)"
 chk_eq "no partial file stored" "" "$(ls "$WWW/upload/abort.bin" 2>/dev/null)"
 t_done "abort: a client hanging up mid-upload leaves later requests correct, nothing stored"
 rm -f "$TMP/payload.abort"
+
+# --- a burst of new connections while the workers are busy: the kernel
+# queues 511 per listening socket (libevent's default of 128 made the
+# 130th client wait for a SYN retransmission, a second or more)
+main_instance
+pid=$(mtlsd_pid main)
+if ! command -v ss >/dev/null; then
+	t_fail "accept queue: ss" "not installed (tests/run-all.sh installs iproute2)"
+else
+	for port in "$P_PROXY" "$P_PEM" "$(mtlsd_admin_port main)"; do
+		q=$(ss -Hltn "sport = :$port" | awk '{ print $3 }' | sort -u | tr '\n' ' ')
+		chk_eq "port $port: accept queue of each listening socket" "511 " "$q"
+	done
+	kill -STOP "$pid"
+	n=$($NETTOOL burst 127.0.0.1 "$P_PEM" 400 0.5)
+	kill -CONT "$pid"
+	chk_eq "connections of a burst of 400 that completed while mtlsd was stopped" 400 "$n"
+	req after-burst "http://127.0.0.1:$P_PEM/?t=after-burst"
+	chk_eq "next status" 200 "$R_STATUS"
+	chk_eq "next body" "hello from nginx" "$(body)"
+	t_done "accept queue: 511 per listening socket; a burst of 400 connections waits in it"
+fi
