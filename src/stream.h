@@ -46,11 +46,20 @@ struct stream {
 	                                 * tried since it got them): wait for POLLOUT */
 	unsigned rev_on : 1, wev_on : 1;        /* events added to the loop */
 	unsigned first_read : 1;        /* the next read is a new client's first */
+	unsigned reading_ahead : 1;     /* and comes before epoll reported input */
 	unsigned last_out : 1;          /* out ends the output: a close follows */
 	size_t tls_write_len;           /* wolfSSL retry must repeat the length */
 	uint64_t sent;                  /* bytes of out written so far */
 	char errbuf[256];
 };
+
+/* Whether a new client's first read goes ahead of epoll, given the rate at
+ * which such reads found something (0-256) and the count of connections
+ * since the last read ahead; and the rate after one more read ahead. */
+int stream_read_ahead(unsigned rate, unsigned *skipped);
+unsigned stream_ahead_rate_next(unsigned rate, int found);
+/* This thread's rate (for tests) */
+unsigned stream_read_ahead_rate(void);
 
 /* Plain accepted socket (owned). Reading starts enabled. */
 struct stream *stream_new_plain(struct event_base *base, int fd,
