@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,7 +47,7 @@ struct lslot {
 	struct listener *l;
 	struct worker *w;
 	int fd;
-	struct evconnlistener *evl;
+	struct event *ev;               /* readable: a connection waits */
 	struct event *resume;           /* re-enable after EMFILE */
 	struct lsettings set;           /* the worker's copy */
 };
@@ -113,15 +112,27 @@ peer_allowed(const struct lslot *sl, int fd)
 	return 0;
 }
 
+/* The address a listener's socket is bound to, for the log: with port 0
+ * the configuration's spelling does not say which port the kernel chose. */
 static void
-listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+listener_bound_name(const struct listener *l, int fd, char *buf, size_t len)
 {
-	struct lslot *sl = arg;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (l->unix_path != NULL)
+		snprintf(buf, len, "unix:%s", l->unix_path);
+	else if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		listener_format_addr((struct sockaddr *)&ss, buf, len);
+	else
+		snprintf(buf, len, "%s", l->address);
+}
+
+static void
+listener_accept(struct lslot *sl, int fd, const struct sockaddr *sa)
+{
 	char peer[80];
 
-	(void)evl;
-	(void)salen;
 	loop_note_event();
 	if (!peer_allowed(sl, fd)) {
 		close(fd);
@@ -135,6 +146,41 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 	accept_fn(sl->w, fd, peer, sl->set.mapping);
 }
 
+/*
+ * One connection per report from epoll, as nginx accepts by default
+ * (multi_accept off), where libevent's evconnlistener accepts until the
+ * queue is empty: the socket stays readable while more connections wait,
+ * and the accept that would find the queue empty (one per connection when
+ * clients come one at a time) is never made. A burst is accepted one per
+ * loop pass, between the other connections' events.
+ */
+static void
+listener_readable(evutil_socket_t lfd, short what, void *arg)
+{
+	struct lslot *sl = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct timeval pause = { 0, 100000 };
+	char bound[80];
+	int fd, err;
+
+	(void)what;
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		listener_accept(sl, fd, (struct sockaddr *)&ss);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+		return;
+	/* out of descriptors or memory: pause this listener briefly instead
+	 * of spinning on a queue it cannot empty */
+	err = errno;
+	listener_bound_name(sl->l, sl->fd, bound, sizeof(bound));
+	log_warnx("accept on %s: %s", bound, strerror(err));
+	event_del(sl->ev);
+	evtimer_add(sl->resume, &pause);
+}
+
 static void
 listener_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -142,19 +188,7 @@ listener_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(sl->evl);
-}
-
-/* Out of descriptors: pause this listener briefly instead of spinning. */
-static void
-listener_error(struct evconnlistener *evl, void *arg)
-{
-	struct lslot *sl = arg;
-	struct timeval tv = { 0, 100000 };
-
-	log_warn("accept on %s", sl->l->address);
-	evconnlistener_disable(evl);
-	evtimer_add(sl->resume, &tv);
+	event_add(sl->ev, NULL);
 }
 
 int
@@ -337,11 +371,11 @@ lsettings_set(struct lsettings *set, const char *mapping, const uid_t *uids, siz
 static void
 slot_close(struct lslot *sl)
 {
-	if (sl->evl != NULL)
-		evconnlistener_free(sl->evl);   /* closes fd */
-	else if (sl->fd >= 0)
+	if (sl->ev != NULL)
+		event_free(sl->ev);
+	if (sl->fd >= 0)
 		close(sl->fd);
-	sl->evl = NULL;
+	sl->ev = NULL;
 	sl->fd = -1;
 	if (sl->resume != NULL)
 		event_free(sl->resume);
@@ -436,14 +470,10 @@ listeners_abort(void)
 static void
 slot_start(struct lslot *sl)
 {
-	/* backlog 0: the socket listens already (open_socket); -1 would have
-	 * libevent call listen() again with its default of 128 */
-	sl->evl = evconnlistener_new(sl->w->base, listener_accept, sl,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, sl->fd);
-	if (sl->evl == NULL)
-		fatalx("cannot watch listener %s", sl->l->address);
-	evconnlistener_set_error_cb(sl->evl, listener_error);
+	sl->ev = event_new(sl->w->base, sl->fd, EV_READ | EV_PERSIST, listener_readable, sl);
 	sl->resume = evtimer_new(sl->w->base, listener_resume, sl);
+	if (sl->ev == NULL || sl->resume == NULL || event_add(sl->ev, NULL) < 0)
+		fatalx("cannot watch listener %s", sl->l->address);
 }
 
 void
@@ -459,7 +489,7 @@ listeners_sync(struct worker *w)
 		}
 		lsettings_set(&sl->set, l->set.mapping, l->set.allowed_uids,
 		    l->set.n_allowed_uids);
-		if (sl->evl == NULL && sl->fd >= 0)
+		if (sl->ev == NULL && sl->fd >= 0)
 			slot_start(sl);
 	}
 }
@@ -467,16 +497,9 @@ listeners_sync(struct worker *w)
 static void
 listener_log_start(const struct listener *l)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	char bound[80];
 
-	if (l->unix_path != NULL)
-		snprintf(bound, sizeof(bound), "unix:%s", l->unix_path);
-	else if (getsockname(l->slots[0].fd, (struct sockaddr *)&ss, &len) == 0)
-		listener_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
-	else
-		snprintf(bound, sizeof(bound), "%s", l->address);
+	listener_bound_name(l, l->slots[0].fd, bound, sizeof(bound));
 	if (l->set.mapping != NULL)
 		log_info("listening on %s (mapping %s)", bound, l->set.mapping);
 	else

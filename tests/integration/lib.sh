@@ -755,6 +755,9 @@ EOF
 # proc_fds PID: open descriptors of PID
 proc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
+# proc_cpu_ticks PID: CPU time of PID (utime + stime) in clock ticks
+proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # proc_rss_kb PID: resident set size of PID in kB
 proc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 

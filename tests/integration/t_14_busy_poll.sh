@@ -30,8 +30,6 @@ bp_switches() {
 	cat /proc/"$1"/task/*/status 2>/dev/null |
 		awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
-# its CPU time (utime + stime) in clock ticks
-bp_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # BP_N keep-alive requests one after another on one connection; sets BP_OK
 # (200s) and BP_CS (context switches per request). Parallel connections
@@ -81,9 +79,9 @@ bp_load start
 chk_eq "busy_poll 1ms from the start: requests answered 200" "$BP_N" "$BP_OK"
 BP_CS_START=$BP_CS
 
-t0=$(bp_ticks "$BP_PID")
+t0=$(proc_cpu_ticks "$BP_PID")
 sleep 2
-t1=$(bp_ticks "$BP_PID")
+t1=$(proc_cpu_ticks "$BP_PID")
 chk_le "CPU ticks over 2 s idle after the load" 20 "$((t1 - t0))"
 t_done "busy_poll 1ms: an idle daemon does not spin ($((t1 - t0)) ticks in 2 s)"
 
