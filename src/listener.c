@@ -160,7 +160,7 @@ listener_readable(evutil_socket_t lfd, short what, void *arg)
 	struct lslot *sl = arg;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct timeval pause = { 0, 100000 };
+	struct timeval retry = { 0, 100000 };
 	char bound[80];
 	int fd, err;
 
@@ -178,7 +178,7 @@ listener_readable(evutil_socket_t lfd, short what, void *arg)
 	listener_bound_name(sl->l, sl->fd, bound, sizeof(bound));
 	log_warnx("accept on %s: %s", bound, strerror(err));
 	event_del(sl->ev);
-	evtimer_add(sl->resume, &pause);
+	evtimer_add(sl->resume, &retry);
 }
 
 static void
