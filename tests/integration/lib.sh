@@ -802,10 +802,9 @@ mtlsd_metric() {
 LEAK_HEAP_SLACK=${LEAK_HEAP_SLACK:-262144}
 
 _fds_outside_pool() {
-	local pid n u
-	pid=$(mtlsd_pid "$1")
-	n=$(proc_fds "$pid")
-	u=$($NETTOOL established "$pid" "$NG_PORT")
+	local n u
+	n=$(proc_fds "$(mtlsd_pid "$1")")
+	u=$(upstream_conns "$1")
 	echo $((n - ${u:-0}))
 }
 
