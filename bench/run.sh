@@ -35,6 +35,11 @@
 #   BENCH_TIMEOUT     bound on the whole run, seconds [2400*900]
 #   BENCH_KEEP=1      keep the temporary directory (configs, logs, raw data)
 #   CPU_PROXY [0]  CPU_LOAD [1]
+#   CPU_QUOTA         percent of one CPU each contender may use in the
+#                     workloads (a cgroup CPU bandwidth limit, 10 ms period;
+#                     e.g. 50): the contender, not wrk and the upstream, is
+#                     then the limit, so req/s compares what each contender
+#                     makes of the same CPU [none]
 #   NO_INSTALL=1      do not apt-get install missing tools
 #   THREADS [1]       each contender's event loops: mtlsd workers, HAProxy
 #                     nbthread, nginx worker_processes (stunnel has a thread per
@@ -67,6 +72,7 @@ CONTENDERS=${CONTENDERS:-mtlsd haproxy nginx stunnel}
 EXTRAS=${EXTRAS-callgrind idle certdrop}
 CPU_PROXY=${CPU_PROXY:-0}
 CPU_LOAD=${CPU_LOAD:-1}
+CPU_QUOTA=${CPU_QUOTA:-}
 BENCH_BUILD=${BENCH_BUILD:-/tmp/mtlsd-bench-build}
 RESULTS=${RESULTS:-$BENCH_DIR/results}
 
@@ -115,6 +121,7 @@ declare -A BIN=()     # mtlsd variant -> binary
 declare -A TLSINFO=() # contender -> upstream TLS as the upstream saw it
 ACTIVE=()             # contenders that passed the sanity checks
 STARTED=()            # every daemon PID we started (cleanup)
+CGROUPS=()            # CPU_QUOTA cgroups we made (cleanup)
 
 cleanup() {
 	local rc=$? p
@@ -125,6 +132,9 @@ cleanup() {
 	for p in "${STARTED[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${CGROUPS[@]}"; do
+		wait_for 5 rmdir "$p" 2>/dev/null || echo "bench: could not remove cgroup $p" >&2
 	done
 	[ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
 	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
@@ -182,6 +192,39 @@ stop() {
 	kill -KILL "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 	return 0
+}
+
+# quota_cgroup NAME: make a cgroup whose processes may use CPU_QUOTA % of one
+# CPU (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us); sets QUOTA_DIR
+quota_cgroup() {
+	local d period=10000 quota=$((CPU_QUOTA * 100))
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		d=/sys/fs/cgroup/mtlsd-bench-$$-$1
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control || return 1
+		mkdir "$d" || return 1
+		CGROUPS+=("$d")
+		echo "$quota $period" >"$d/cpu.max" || return 1
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		d=/sys/fs/cgroup/cpu/mtlsd-bench-$$-$1
+		mkdir "$d" || return 1
+		CGROUPS+=("$d")
+		echo "$period" >"$d/cpu.cfs_period_us" && echo "$quota" >"$d/cpu.cfs_quota_us" || return 1
+	else
+		echo "no cgroup CPU controller (CPU_QUOTA)"
+		return 1
+	fi
+	QUOTA_DIR=$d
+}
+
+# limit_cpu PID NAME: PID and its child processes (nginx's workers) into a
+# CPU_QUOTA cgroup of their own
+limit_cpu() {
+	local p
+	quota_cgroup "$2" || return 1
+	for p in $(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import benchtool; print(" ".join(map(str, benchtool._pids(sys.argv[2]))))' "$BENCH_DIR" "$1"); do
+		echo "$p" >"$QUOTA_DIR/cgroup.procs" || return 1
+	done
 }
 
 # ------------------------------------------------------------ mtlsd builds
@@ -534,8 +577,13 @@ start_all() {
 			stop "${PID[$c]}"
 			continue
 		fi
+		if [ -n "$CPU_QUOTA" ] && ! try why limit_cpu "${PID[$c]}" "$c"; then
+			note "$c left out: could not limit its CPU to $CPU_QUOTA %: $why"
+			stop "${PID[$c]}"
+			continue
+		fi
 		ACTIVE+=("$c")
-		say "$c (pid ${PID[$c]}, CPU $CPU_PROXY) on 127.0.0.1:$p — upstream TLS: ${TLSINFO[$c]}"
+		say "$c (pid ${PID[$c]}, CPU $CPU_PROXY${CPU_QUOTA:+, at most $CPU_QUOTA % of it}) on 127.0.0.1:$p — upstream TLS: ${TLSINFO[$c]}"
 	done
 	[ ${#ACTIVE[@]} -gt 0 ] || die "no contender started"
 }
@@ -754,11 +802,11 @@ for l in open("/proc/cpuinfo"):
         cpu = l.split(":", 1)[1].strip(); break
 json.dump({
     "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-    "host": "%s, %d CPUs (contender on CPU $CPU_PROXY; wrk -t1 + upstream nginx on CPU $CPU_LOAD)" % (platform.node(), os.cpu_count()),
+    "host": "%s, %d CPUs (contender on CPU $CPU_PROXY${CPU_QUOTA:+ limited to ${CPU_QUOTA}%% of one CPU}; wrk -t1 + upstream nginx on CPU $CPU_LOAD)" % (platform.node(), os.cpu_count()),
     "cpu": cpu,
     "kernel": platform.release(),
     "versions": ver + "; wolfSSL " + wolf,
-    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK THREADS=$THREADS",
+    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK THREADS=$THREADS${CPU_QUOTA:+ CPU_QUOTA=$CPU_QUOTA}",
     "notes": ["upstream TLS as seen by nginx: " + tls] + notes,
 }, open(out, "w"))
 EOF
@@ -804,6 +852,10 @@ main() {
 	# HAProxy reserves two descriptors per connection (client + server side)
 	HAPROXY_MAXCONN=$(((FDLIM - 200) / 2))
 	[ "$HAPROXY_MAXCONN" -le 40000 ] || HAPROXY_MAXCONN=40000
+	case $CPU_QUOTA in
+	'' | [1-9] | [1-9][0-9] | 100) ;;
+	*) die "CPU_QUOTA=$CPU_QUOTA: a percentage of one CPU, 1-100" ;;
+	esac
 	watchdog
 	need_tools
 	prepare_mtlsd
