@@ -119,6 +119,45 @@ is_field_char(unsigned char c)
 	return char_class[c] & CH_FIELD;
 }
 
+/*
+ * Eight bytes at a time (SWAR): is some byte of w below n (n <= 128), or
+ * equal to c? Exact as yes/no answers: a borrow only starts at a byte that
+ * answers yes.
+ */
+#define BYTES_ONE 0x0101010101010101ULL
+#define BYTES_HIGH 0x8080808080808080ULL
+
+static int
+has_byte_below(uint64_t w, unsigned n)
+{
+	return ((w - BYTES_ONE * n) & ~w & BYTES_HIGH) != 0;
+}
+
+static int
+has_byte(uint64_t w, unsigned char c)
+{
+	return has_byte_below(w ^ (BYTES_ONE * c), 1);
+}
+
+/* How many of d[0..n) are field-value bytes, from the start: whole words of
+ * SP, VCHAR and obs-text, then byte by byte (HTAB, or the end of the run). */
+static size_t
+field_run(const unsigned char *d, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, d + i, sizeof(w));
+		if (has_byte_below(w, 0x20) || has_byte(w, 0x7f))
+			break;
+	}
+	while (i < n && is_field_char(d[i]))
+		i++;
+	return i;
+}
+
 static int
 is_digit(unsigned char c)
 {
@@ -128,9 +167,8 @@ is_digit(unsigned char c)
 /* Which of known_headers name is, case-insensitively (HK_OTHER if none).
  * Parsed headers have theirs in h->kind. */
 static enum header_kind
-header_kind(const char *name)
+header_kind(const char *name, size_t n)
 {
-	size_t n = strlen(name);
 	int first = name[0] | 0x20; /* lower case, for letters */
 
 	for (size_t i = 0; i < ARRAY_LEN(known_headers); i++)
@@ -457,8 +495,7 @@ scan_head(struct http_in *in, const char *data, size_t n, const char **why)
 		 * only record them as the last byte */
 		if (in->last_byte != '\r' && in->scan_state == SCAN_IN_LINE &&
 		    is_field_char(d[i])) {
-			while (i + 1 < n && is_field_char(d[i + 1]))
-				i++;
+			i += field_run(d + i + 1, n - i - 1);
 			in->last_byte = (char)d[i];
 			continue;
 		}
@@ -778,12 +815,13 @@ header_finish(struct http_in *in)
 	struct http_header *h;
 	char *name, *value;
 	enum header_kind kind = HK_OTHER;
-	size_t trimmed;
+	size_t name_len, trimmed;
 	int r = 0;
 
 	if (in->cur_value == NULL)
 		append(in, &in->cur_value, &in->cur_value_len, "", 0);
 	name = in->cur_name;
+	name_len = in->cur_name_len;
 	value = in->cur_value;
 	trimmed = rtrim(value, in->cur_value_len);
 	in->cur_name = in->cur_value = NULL;
@@ -794,7 +832,7 @@ header_finish(struct http_in *in)
 	else if (m->n_headers >= in->max_headers)
 		r = fail(in, 431, "too many header fields");
 	else {
-		kind = header_kind(name);
+		kind = header_kind(name, name_len);
 		r = header_special(in, kind, name, value, trimmed);
 	}
 	if (r < 0)
@@ -1235,7 +1273,7 @@ token_listed(const char *list, const char *name)
 int
 http_header_is_hop(const struct http_msg *msg, const char *name)
 {
-	if (header_kind(name) >= HK_HOP)
+	if (header_kind(name, strlen(name)) >= HK_HOP)
 		return 1;
 	for (size_t i = 0; i < msg->n_headers; i++)
 		if (msg->headers[i].kind == HK_CONNECTION &&

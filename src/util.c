@@ -311,8 +311,15 @@ int
 ascii_ncasecmp(const char *a, const char *b, size_t n)
 {
 	for (; n > 0; n--, a++, b++) {
-		int d = lower((unsigned char)*a) - lower((unsigned char)*b);
-		if (d != 0 || *a == '\0')
+		int d;
+
+		if (*a == *b) { /* the usual case, same letter case too */
+			if (*a == '\0')
+				return 0;
+			continue;
+		}
+		d = lower((unsigned char)*a) - lower((unsigned char)*b);
+		if (d != 0)
 			return d;
 	}
 	return 0;

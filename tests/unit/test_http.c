@@ -813,6 +813,62 @@ t_reject_control_bytes(void **state)
 	expect_ok("GET / HTTP/1.1\r\nHost: h\r\nX: a\tb \xc3\xa9\r\n\r\n");
 }
 
+/* A head whose X value is 40 bytes of 'a' with byte c at offset pos. */
+static size_t
+value_head(char *buf, size_t pos, unsigned char c)
+{
+	static const char pre[] = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+	size_t n = sizeof(pre) - 1;
+
+	memcpy(buf, pre, n);
+	memset(buf + n, 'a', 40);
+	buf[n + pos] = (char)c;
+	memcpy(buf + n + 40, "\r\n\r\n", 4);
+	return n + 44;
+}
+
+/* The head scan checks field values eight bytes at a time: every byte value
+ * at every offset after the first of a 40-byte value (within a word, at its
+ * edges, in the tail), fed whole and byte by byte, gets the verdict of the
+ * byte rules. */
+static void
+t_value_bytes_at_every_offset(void **state)
+{
+	char buf[128];
+
+	(void)state;
+	for (size_t pos = 1; pos < 40; pos++)
+		for (unsigned c = 0; c < 256; c++) {
+			int ok = c == '\t' || (c >= 0x20 && c != 0x7f);
+			size_t len = value_head(buf, pos, (unsigned char)c);
+			struct http_in in;
+
+			http_in_init(&in, 1, MAXH, MAXN, NULL, NULL);
+			http_in_feed(&in, buf, len);
+			assert_int_equal(in.state, ok ? HTTP_IN_HEAD_DONE : HTTP_IN_ERROR);
+			if (ok) { /* a trailing blank is not part of the value */
+				const char *v = http_msg_header(&in.msg, "X");
+				size_t want = pos == 39 && (c == ' ' || c == '\t') ? 39 : 40;
+
+				assert_int_equal(strlen(v), want);
+				assert_memory_equal(v, buf + len - 44, want);
+			} else {
+				assert_int_equal(in.error_status, 400);
+				assert_string_equal(in.error,
+				    c == '\r'   ? "bare CR in header section"
+				    : c == '\n' ? "bare LF in header section"
+						: "invalid character in header value");
+			}
+			http_in_free(&in);
+
+			http_in_init(&in, 1, MAXH, MAXN, NULL, NULL);
+			for (size_t i = 0; i < len && in.state == HTTP_IN_HEAD; i++)
+				http_in_feed(&in, buf + i, 1);
+			assert_int_equal(in.state, ok ? HTTP_IN_HEAD_DONE : HTTP_IN_ERROR);
+			http_in_free(&in);
+		}
+}
+
 static void
 t_reject_bad_names(void **state)
 {
@@ -1386,6 +1442,7 @@ main(void)
 	    cmocka_unit_test(t_reject_obs_fold),
 	    cmocka_unit_test(t_reject_bare_lf_cr),
 	    cmocka_unit_test(t_reject_control_bytes),
+	    cmocka_unit_test(t_value_bytes_at_every_offset),
 	    cmocka_unit_test(t_reject_bad_names),
 	    cmocka_unit_test(t_verdict_independent_of_slicing),
 	    cmocka_unit_test(t_reject_host),
