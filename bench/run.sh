@@ -47,6 +47,10 @@
 #                     (e.g. THREADS=4 CPU_PROXY=0-3 CPU_LOAD=4-7)
 #   MTLSD_ENV         VAR=value words put in mtlsd's environment (experiments,
 #                     e.g. MTLSD_ENV=GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864)
+#   MTLSD_YAML, MTLSD_TUNED_YAML
+#                     top-level mtlsd.yaml lines for the "mtlsd" / "mtlsd-tuned"
+#                     rows (A/B experiments: with MTLSD_TUNED_BIN=$MTLSD_BIN,
+#                     e.g. MTLSD_TUNED_YAML="busy_poll: 50us"); in the report
 #
 # Everything listens on 127.0.0.1 ports that were free at the start.
 set -uo pipefail
@@ -348,7 +352,11 @@ EOF
 # does not come up (with the reason on stdout)
 
 start_mtlsd() { # start_mtlsd VARIANT INST PORT NEGPORT [EXTRA-YAML]
-	local v=$1 inst=$2 port=$3 neg=$4 extra=${5:-} d=$RUN/$2
+	local v=$1 inst=$2 port=$3 neg=$4 extra=${5:-} d=$RUN/$2 variant=
+	case $v in
+	mtlsd) variant=${MTLSD_YAML:-} ;;
+	mtlsd-tuned) variant=${MTLSD_TUNED_YAML:-} ;;
+	esac
 	mkdir -p "$d/mappings.d" "$d/certs.d/client" "$d/state"
 	chmod 0700 "$d/state"
 	cp "$CLIENT_CRT" "$CLIENT_KEY" "$d/certs.d/client/"
@@ -361,6 +369,7 @@ state_dir: state
 log: {level: info, access_log: false}
 limits: {max_connections: 40000}
 workers: $THREADS
+$variant
 $extra
 EOF
 	cat >"$d/mappings.d/bench.yaml" <<EOF
@@ -806,7 +815,7 @@ json.dump({
     "cpu": cpu,
     "kernel": platform.release(),
     "versions": ver + "; wolfSSL " + wolf,
-    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK THREADS=$THREADS${CPU_QUOTA:+ CPU_QUOTA=$CPU_QUOTA}",
+    "settings": "REPS=$REPS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS QUICK=$QUICK THREADS=$THREADS${CPU_QUOTA:+ CPU_QUOTA=$CPU_QUOTA}${MTLSD_YAML:+ MTLSD_YAML=[$MTLSD_YAML]}${MTLSD_TUNED_YAML:+ MTLSD_TUNED_YAML=[$MTLSD_TUNED_YAML]}",
     "notes": ["upstream TLS as seen by nginx: " + tls] + notes,
 }, open(out, "w"))
 EOF
