@@ -132,7 +132,7 @@ static const struct cfkey keys[] = {
 	{ "log.access_log", T_BOOL, CF(log.access_log), .flags = R, .def = "true" },
 	{ "workers", T_UINT, CF(workers), .def = "1", .min = 1, .max = 1024 },
 	{ "busy_poll", T_DURATION, CF(busy_poll_us), .flags = R | K_MICROS,
-	    .def = "20us", .max = 1000 },
+	    .def = "50us", .max = 1000 },
 	{ "mappings", T_MAPPINGS, .flags = R | K_MAPFILE, .off = NOFF },
 
 	/* one item of a mappings: list */

@@ -110,7 +110,7 @@ struct config {
 		int access_log;                 /* default 1 */
 	} log;
 	unsigned workers;                       /* default 1 */
-	uint64_t busy_poll_us;                  /* default 20us; 0 = off */
+	uint64_t busy_poll_us;                  /* default 50us; 0 = off */
 
 	struct mapping *mappings;
 	size_t n_mappings;

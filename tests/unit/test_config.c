@@ -254,7 +254,7 @@ t_busy_poll(void **state)
 	(void)state;
 	load("# defaults\n");
 	expect_ok();
-	assert_true(cfg->busy_poll_us == 20);
+	assert_true(cfg->busy_poll_us == 50);
 	config_free(cfg);
 	load("busy_poll: 250us\n");
 	expect_ok();
@@ -1054,7 +1054,7 @@ t_dump(void **state)
 	assert_non_null(strstr(buf, "\ntimeouts.connect: 1500ms\n"));
 	assert_non_null(strstr(buf, "\nrotation.activate: immediately\n"));
 	assert_non_null(strstr(buf, "\nlog.level: info\n"));
-	assert_non_null(strstr(buf, "\nbusy_poll: 20us\n"));
+	assert_non_null(strstr(buf, "\nbusy_poll: 50us\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.url: https://a/x\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.rate_limit: 5/s burst 5\n"));
 	assert_non_null(strstr(buf, "\nmappings.a.enabled: true\n"));
