@@ -680,7 +680,14 @@ run_callgrind() {
 			printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$vg" "$save" >"$d/wrap.sh"
 			chmod +x "$d/wrap.sh"
 			BIN[$v]=$d/wrap.sh
-			try r start_mtlsd "$v" "$inst" "$p" "$n" "timeouts: {idle: 600s, client_header: 600s, upstream_response: 120s}" || ok=0
+			# instructions of the work, not of the busy polling between the
+			# serial client's requests (unless the variant sets busy_poll)
+			local cgyaml="timeouts: {idle: 600s, client_header: 600s, upstream_response: 120s}"
+			case "${MTLSD_YAML:-} ${MTLSD_TUNED_YAML:-}" in
+			*busy_poll*) ;;
+			*) cgyaml+=$'\nbusy_poll: 0' ;;
+			esac
+			try r start_mtlsd "$v" "$inst" "$p" "$n" "$cgyaml" || ok=0
 			BIN[$v]=$save
 			;;
 		haproxy)
