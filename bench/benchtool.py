@@ -5,6 +5,7 @@
   benchtool.py freeport N                 N free loopback TCP ports
   benchtool.py listening PORT             exit 0 when 127.0.0.1:PORT accepts
   benchtool.py probe PORT [PATH]          one GET; prints "STATUS|SERIAL|TLS|BODY"
+  benchtool.py pids PID                   PID and its child processes, one line
   benchtool.py measure OUT.jsonl KEY=VAL... --pids P,P -- WRK-ARGS...
                                           one wrk run: resets the contender's
                                           peak RSS, samples its CPU time around
@@ -790,6 +791,8 @@ def main(argv):
         return listening(args[0])
     elif cmd == "probe":
         probe(args[0], args[1] if len(args) > 1 else "/")
+    elif cmd == "pids":
+        print(" ".join(map(str, _pids(args[0]))))
     elif cmd == "measure":
         i = args.index("--")
         head, wrk = args[:i], args[i + 1:]

@@ -226,7 +226,7 @@ quota_cgroup() {
 limit_cpu() {
 	local p
 	quota_cgroup "$2" || return 1
-	for p in $(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import benchtool; print(" ".join(map(str, benchtool._pids(sys.argv[2]))))' "$BENCH_DIR" "$1"); do
+	for p in $($BT pids "$1"); do
 		echo "$p" >"$QUOTA_DIR/cgroup.procs" || return 1
 	done
 }
@@ -351,12 +351,17 @@ EOF
 # start_X INST PORT NEGPORT: start one instance; sets BGPID, returns 1 when it
 # does not come up (with the reason on stdout)
 
-start_mtlsd() { # start_mtlsd VARIANT INST PORT NEGPORT [EXTRA-YAML]
-	local v=$1 inst=$2 port=$3 neg=$4 extra=${5:-} d=$RUN/$2 variant=
-	case $v in
-	mtlsd) variant=${MTLSD_YAML:-} ;;
-	mtlsd-tuned) variant=${MTLSD_TUNED_YAML:-} ;;
+# variant_yaml VARIANT: the mtlsd.yaml lines of MTLSD_YAML / MTLSD_TUNED_YAML
+variant_yaml() {
+	case $1 in
+	mtlsd) echo "${MTLSD_YAML:-}" ;;
+	mtlsd-tuned) echo "${MTLSD_TUNED_YAML:-}" ;;
 	esac
+}
+
+start_mtlsd() { # start_mtlsd VARIANT INST PORT NEGPORT [EXTRA-YAML]
+	local v=$1 inst=$2 port=$3 neg=$4 extra=${5:-} d=$RUN/$2 variant
+	variant=$(variant_yaml "$v")
 	mkdir -p "$d/mappings.d" "$d/certs.d/client" "$d/state"
 	chmod 0700 "$d/state"
 	cp "$CLIENT_CRT" "$CLIENT_KEY" "$d/certs.d/client/"
@@ -683,7 +688,7 @@ run_callgrind() {
 			# instructions of the work, not of the busy polling between the
 			# serial client's requests (unless the variant sets busy_poll)
 			local cgyaml="timeouts: {idle: 600s, client_header: 600s, upstream_response: 120s}"
-			case "${MTLSD_YAML:-} ${MTLSD_TUNED_YAML:-}" in
+			case $(variant_yaml "$v") in
 			*busy_poll*) ;;
 			*) cgyaml+=$'\nbusy_poll: 0' ;;
 			esac

@@ -164,8 +164,8 @@ is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Which of known_headers name is, case-insensitively (HK_OTHER if none).
- * Parsed headers have theirs in h->kind. */
+/* Which of known_headers name (n bytes) is, case-insensitively (HK_OTHER if
+ * none). Parsed headers have theirs in h->kind. */
 static enum header_kind
 header_kind(const char *name, size_t n)
 {

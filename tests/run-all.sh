@@ -231,10 +231,10 @@ fi
 # slow the daemon is (they wait for signals, bounded generously, and assert
 # no upper bound on a duration that valgrind's 20-50x slowdown could break).
 # Left out: t_00/t_05 (no daemon), t_16_out_of_fds (valgrind keeps
-# descriptors of its own under the daemon's limit), t_40_timeouts (504 and client_header
-# cut-offs within a few seconds), t_70_drain (races a 3 s upstream response
-# against the drain), t_85_rotation_policy (certificates whose not-before is
-# seconds away), t_88_rotation_loop (new serial within 2 s), t_95_hostile
+# descriptors of its own under the daemon's limit), t_40_timeouts (504 and
+# client_header cut-offs within a few seconds), t_70_drain (races a 3 s
+# upstream response against the drain), t_85_rotation_policy (certificates
+# whose not-before is seconds away), t_88_rotation_loop (new serial within 2 s), t_95_hostile
 # (slowloris cut off between 0.9 and 3 s; 2000 connections), t_96_idle
 # (10,000 connections) and t_97_soak (200,000 requests): the last three are
 # covered by the plain and ASan runs. Kept: forwarding, bodies (50 MB both

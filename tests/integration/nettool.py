@@ -30,6 +30,7 @@
 """
 import os
 import re
+import select
 import socket
 import sys
 import time
@@ -195,7 +196,6 @@ def hold(host, port, n, ready, release):
 
 
 def burst(host, port, n, wait):
-    import select
     n = int(n)
     _raise_nofile(n)
     socks = []
