@@ -48,24 +48,24 @@ enum header_kind {
 	HK_OTHER_HOP, /* the rest of the list */
 };
 
-#define KH(name, kind) { name, sizeof(name) - 1, kind }
+/* By length, at most two names of a length (slot 0 and 1). */
+#define KH(slot, name, kind) [sizeof(name) - 1][slot] = { name, kind }
 static const struct {
 	const char *name;
-	size_t len;
 	enum header_kind kind;
-} known_headers[] = {
-    KH("TE", HK_OTHER_HOP),
-    KH("Host", HK_HOST),
-    KH("Expect", HK_EXPECT),
-    KH("Trailer", HK_OTHER_HOP),
-    KH("Upgrade", HK_UPGRADE),
-    KH("Connection", HK_CONNECTION),
-    KH("Keep-Alive", HK_OTHER_HOP),
-    KH("Content-Length", HK_CONTENT_LENGTH),
-    KH("Proxy-Connection", HK_OTHER_HOP),
-    KH("Transfer-Encoding", HK_TRANSFER_ENCODING),
-    KH("Proxy-Authenticate", HK_OTHER_HOP),
-    KH("Proxy-Authorization", HK_OTHER_HOP),
+} known_headers[20][2] = {
+    KH(0, "TE", HK_OTHER_HOP),
+    KH(0, "Host", HK_HOST),
+    KH(0, "Expect", HK_EXPECT),
+    KH(0, "Trailer", HK_OTHER_HOP),
+    KH(1, "Upgrade", HK_UPGRADE),
+    KH(0, "Connection", HK_CONNECTION),
+    KH(1, "Keep-Alive", HK_OTHER_HOP),
+    KH(0, "Content-Length", HK_CONTENT_LENGTH),
+    KH(0, "Proxy-Connection", HK_OTHER_HOP),
+    KH(0, "Transfer-Encoding", HK_TRANSFER_ENCODING),
+    KH(0, "Proxy-Authenticate", HK_OTHER_HOP),
+    KH(0, "Proxy-Authorization", HK_OTHER_HOP),
 };
 #undef KH
 
@@ -171,10 +171,13 @@ header_kind(const char *name, size_t n)
 {
 	int first = name[0] | 0x20; /* lower case, for letters */
 
-	for (size_t i = 0; i < ARRAY_LEN(known_headers); i++)
-		if (known_headers[i].len == n && (known_headers[i].name[0] | 0x20) == first &&
-		    ascii_ncasecmp(name, known_headers[i].name, n) == 0)
-			return known_headers[i].kind;
+	if (n >= ARRAY_LEN(known_headers))
+		return HK_OTHER;
+	for (size_t i = 0; i < 2 && known_headers[n][i].name != NULL; i++)
+		if ((known_headers[n][i].name[0] | 0x20) == first &&
+		    (memcmp(name, known_headers[n][i].name, n) == 0 || /* the usual spelling */
+			ascii_ncasecmp(name, known_headers[n][i].name, n) == 0))
+			return known_headers[n][i].kind;
 	return HK_OTHER;
 }
 
@@ -223,15 +226,13 @@ rebase(struct http_in *in, const char *old, char *new)
 	in->cur_value = rebased(in->cur_value, old, new);
 }
 
-/* Room for n more bytes at the end of the arena. */
+/* A larger arena with room for n more bytes; every string moves along. */
 static void
-arena_reserve(struct http_in *in, size_t n)
+arena_grow(struct http_in *in, size_t n)
 {
 	size_t cap = in->arena_cap ? in->arena_cap : HTTP_ARENA_MIN;
 	char *p;
 
-	if (in->arena_len + n <= in->arena_cap)
-		return;
 	while (cap < in->arena_len + n)
 		cap *= 2;
 	p = xmalloc(cap);
@@ -242,6 +243,14 @@ arena_reserve(struct http_in *in, size_t n)
 	free(in->arena);
 	in->arena = p;
 	in->arena_cap = cap;
+}
+
+/* Room for n more bytes at the end of the arena. */
+static void
+arena_reserve(struct http_in *in, size_t n)
+{
+	if (in->arena_len + n > in->arena_cap)
+		arena_grow(in, n);
 }
 
 /* Append n bytes to the string *s (NUL-terminated, *len long), moving it to
@@ -769,9 +778,18 @@ rtrim(char *s, size_t len)
 	return len - n;
 }
 
+/* Has m a header of this kind already? */
 static int
-header_special(
-    struct http_in *in, enum header_kind kind, const char *name, char *value, size_t trimmed)
+has_kind(const struct http_msg *m, enum header_kind kind)
+{
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (m->headers[i].kind == (int)kind)
+			return 1;
+	return 0;
+}
+
+static int
+header_special(struct http_in *in, enum header_kind kind, char *value, size_t trimmed)
 {
 	struct http_msg *m = &in->msg;
 
@@ -786,12 +804,11 @@ header_special(
 	case HK_TRANSFER_ENCODING:
 		/* only exactly "chunked": we re-frame, other codings would
 		 * reach the peer undeclared */
-		if (trimmed > 0 || ascii_casecmp(value, "chunked") != 0 ||
-		    http_msg_header(m, name) != NULL)
+		if (trimmed > 0 || ascii_casecmp(value, "chunked") != 0 || has_kind(m, kind))
 			return fail(in, 400, "unsupported transfer-encoding");
 		break;
 	case HK_CONTENT_LENGTH:
-		if (http_msg_header(m, name) != NULL)
+		if (has_kind(m, kind))
 			return fail(in, 400, "duplicate Content-Length");
 		break;
 	case HK_EXPECT:
@@ -815,7 +832,7 @@ header_finish(struct http_in *in)
 	struct http_header *h;
 	char *name, *value;
 	enum header_kind kind = HK_OTHER;
-	size_t name_len, trimmed;
+	size_t name_len, value_len, trimmed;
 	int r = 0;
 
 	if (in->cur_value == NULL)
@@ -823,7 +840,8 @@ header_finish(struct http_in *in)
 	name = in->cur_name;
 	name_len = in->cur_name_len;
 	value = in->cur_value;
-	trimmed = rtrim(value, in->cur_value_len);
+	value_len = in->cur_value_len;
+	trimmed = rtrim(value, value_len);
 	in->cur_name = in->cur_value = NULL;
 	in->cur_name_len = in->cur_value_len = 0;
 	in->last_was_value = 0;
@@ -833,7 +851,7 @@ header_finish(struct http_in *in)
 		r = fail(in, 431, "too many header fields");
 	else {
 		kind = header_kind(name, name_len);
-		r = header_special(in, kind, name, value, trimmed);
+		r = header_special(in, kind, value, trimmed);
 	}
 	if (r < 0)
 		return -1; /* the strings stay in the arena until the reset */
@@ -844,6 +862,8 @@ header_finish(struct http_in *in)
 	h = &m->headers[m->n_headers++];
 	h->name = name;
 	h->value = value;
+	h->name_len = name_len;
+	h->value_len = value_len - trimmed;
 	h->kind = (int)kind;
 	return 0;
 }
@@ -1324,6 +1344,31 @@ hb_str(struct head_buf *b, const char *s)
 
 #define hb_lit(b, s) hb_put((b), (s), sizeof(s) - 1)
 
+/* "name: value" CRLF, copied in one piece when it fits */
+static void
+hb_header(struct head_buf *b, const struct http_header *h)
+{
+	size_t n = h->name_len + h->value_len + 4;
+	char *p = b->buf + b->len;
+
+	if (n > sizeof(b->buf) - b->len) {
+		hb_put(b, h->name, h->name_len);
+		hb_lit(b, ": ");
+		hb_put(b, h->value, h->value_len);
+		hb_lit(b, "\r\n");
+		return;
+	}
+	memcpy(p, h->name, h->name_len);
+	p += h->name_len;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, h->value, h->value_len);
+	p += h->value_len;
+	*p++ = '\r';
+	*p = '\n';
+	b->len += n;
+}
+
 /* Decimal, as printf's %llu / %d. */
 static void
 hb_u64(struct head_buf *b, uint64_t v)
@@ -1374,12 +1419,11 @@ conn_tokens_add(struct conn_tokens *ct, const char *list)
 	}
 }
 
-/* Does a Connection header of m name this header? */
+/* Does a Connection header of m name this header (nlen bytes)? */
 static int
-conn_listed(const struct conn_tokens *ct, const struct http_msg *m, const char *name)
+conn_listed(
+    const struct conn_tokens *ct, const struct http_msg *m, const char *name, size_t nlen)
 {
-	size_t nlen;
-
 	if (ct->overflow) {
 		for (size_t i = 0; i < m->n_headers; i++)
 			if (m->headers[i].kind == HK_CONNECTION &&
@@ -1387,9 +1431,6 @@ conn_listed(const struct conn_tokens *ct, const struct http_msg *m, const char *
 				return 1;
 		return 0;
 	}
-	if (ct->n == 0)
-		return 0;
-	nlen = strlen(name);
 	for (size_t i = 0; i < ct->n; i++)
 		if (ct->len[i] == nlen && ascii_ncasecmp(ct->tok[i], name, nlen) == 0)
 			return 1;
@@ -1412,14 +1453,11 @@ write_headers(struct head_buf *b, const struct http_msg *m)
 		const struct http_header *h = &m->headers[i];
 		int k = h->kind;
 
-		if (k >= HK_HOP || conn_listed(&ct, m, h->name))
+		if (k >= HK_HOP || (ct.n > 0 && conn_listed(&ct, m, h->name, h->name_len)))
 			continue;
 		if (m->is_request && (k == HK_HOST || k == HK_EXPECT))
 			continue;
-		hb_str(b, h->name);
-		hb_lit(b, ": ");
-		hb_str(b, h->value);
-		hb_lit(b, "\r\n");
+		hb_header(b, h);
 	}
 }
 

@@ -28,6 +28,7 @@ enum http_body {
 struct http_header {
 	char *name;
 	char *value;
+	size_t name_len, value_len;     /* strlen of each */
 	int kind;                       /* private to http.c: a known name? */
 };
 

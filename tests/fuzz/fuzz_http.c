@@ -364,6 +364,10 @@ on_head(const struct opts *o, const struct http_msg *m, struct rec *r)
 	for (size_t i = 0; i < m->n_headers; i++) {
 		if (http_msg_header(m, m->headers[i].name) == NULL)
 			abort();
+		/* the writers copy by these lengths */
+		if (strlen(m->headers[i].name) != m->headers[i].name_len ||
+		    strlen(m->headers[i].value) != m->headers[i].value_len)
+			abort();
 		(void)http_header_is_hop(m, m->headers[i].name);
 	}
 	if (m->is_request) {
