@@ -112,6 +112,8 @@ static const struct cfkey keys[] = {
 	    .min = 0, .max = 100000 },
 	{ "pool.idle_timeout", T_DURATION, CF(pool.idle_timeout_ms), .flags = R,
 	    .def = "90s", .min = 1 },
+	{ "pool.surplus_timeout", T_DURATION, CF(pool.surplus_timeout_ms), .flags = R,
+	    .def = "5s" },
 	{ "vault", T_SECTION, CF(vault.configured), .flags = R },
 	{ "vault.address", T_HTTPURL, CF(vault.address), .flags = R | K_REQUIRED },
 	{ "vault.ca_file", T_PATH, CF(vault.ca_file), .flags = R },

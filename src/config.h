@@ -97,6 +97,7 @@ struct config {
 	struct {
 		unsigned max_idle_per_destination;      /* 64 */
 		uint64_t idle_timeout_ms;               /* 90s */
+		uint64_t surplus_timeout_ms;            /* 5s: beyond max_idle */
 	} pool;
 	struct {
 		int configured;

@@ -291,15 +291,32 @@ pool_take(struct worker *w, struct dest *d)
 	return NULL;
 }
 
-static int
-pool_has_room(const struct upconn *uc, time_t now)
+/*
+ * How long a released connection may wait in the pool, in ms; 0: close it.
+ * Up to max_idle_per_destination connections wait pool.idle_timeout. One
+ * released while that many are idle, the surplus of a burst of concurrent
+ * requests, waits pool.surplus_timeout: the rest of the burst reuses it
+ * instead of paying a handshake each (with the cap alone, 256 concurrent
+ * clients against a cap of 64 made 0.6x the req/s, p99 20x). Never past
+ * the client certificate's expiry.
+ */
+static uint64_t
+pool_keep_ms(const struct upconn *uc, time_t now)
 {
 	struct dest *d = uc->dest;
+	const struct config *cfg = d->gen->cfg;
+	uint64_t ms, left;
 
-	return d->gen == uc->w->gen && uc->tls == d->tls &&
-	    dest_local(d, uc->w)->n_idle < d->gen->cfg->pool.max_idle_per_destination &&
-	    now < uc->not_after && !uc->s->eof && !uc->s->error &&
-	    evbuffer_get_length(uc->s->in) == 0 && evbuffer_get_length(uc->s->out) == 0;
+	if (d->gen != uc->w->gen || uc->tls != d->tls || now >= uc->not_after || uc->s->eof ||
+	    uc->s->error || evbuffer_get_length(uc->s->in) > 0 ||
+	    evbuffer_get_length(uc->s->out) > 0 || cfg->pool.max_idle_per_destination == 0)
+		return 0;
+	ms = cfg->pool.idle_timeout_ms;
+	if (dest_local(d, uc->w)->n_idle >= cfg->pool.max_idle_per_destination &&
+	    cfg->pool.surplus_timeout_ms < ms)
+		ms = cfg->pool.surplus_timeout_ms;
+	left = (uint64_t)(uc->not_after - now) * 1000;
+	return left < ms ? left : ms;
 }
 
 /* A busy connection of a replaced generation: if the current generation
@@ -338,16 +355,12 @@ pool_release(struct upconn *uc, int reusable)
 	if (uc->s != NULL && uc->s->connected && !uc->s->error && uc->dest->gen == uc->w->gen &&
 	    uc->requests > 0)
 		tls_conn_save_session(uc->s->tls);
-	if (!reusable || uc->s == NULL || !uc->s->connected || !pool_has_room(uc, now)) {
+	if (!reusable || uc->s == NULL || !uc->s->connected || (ms = pool_keep_ms(uc, now)) == 0) {
 		uc_free(uc);
 		return;
 	}
 	stream_set_cb(uc->s, &idle_cb, uc);
 	stream_set_reading(uc->s, 1);
-	/* never outlive the idle timeout nor the client certificate */
-	ms = uc->dest->gen->cfg->pool.idle_timeout_ms;
-	if ((uint64_t)(uc->not_after - now) * 1000 < ms)
-		ms = (uint64_t)(uc->not_after - now) * 1000;
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(uc->timer, &tv);

@@ -150,6 +150,7 @@ t_defaults_empty_file(void **state)
 	assert_int_equal(cfg->limits.max_header_bytes, 32768);
 	assert_int_equal(cfg->pool.max_idle_per_destination, 64);
 	assert_int_equal(cfg->pool.idle_timeout_ms, 90000);
+	assert_int_equal(cfg->pool.surplus_timeout_ms, 5000);
 	assert_false(cfg->vault.configured);
 	assert_int_equal(cfg->log.level, LOG_LVL_INFO);
 	assert_false(cfg->log.json);
@@ -176,7 +177,7 @@ t_every_main_key(void **state)
 	    "timeouts: {connect: 1s, handshake: 2s, client_header: 3s, "
 	    "upstream_response: 4s, idle: 250ms}\n"
 	    "limits: {max_connections: 5, max_header_bytes: 4096}\n"
-	    "pool: {max_idle_per_destination: 0, idle_timeout: 1m30s}\n"
+	    "pool: {max_idle_per_destination: 0, idle_timeout: 1m30s, surplus_timeout: 0s}\n"
 	    "vault:\n"
 	    "  address: https://127.0.0.1:8200\n"
 	    "  ca_file: vault-ca.pem\n"
@@ -201,6 +202,7 @@ t_every_main_key(void **state)
 	assert_int_equal(cfg->limits.max_header_bytes, 4096);
 	assert_int_equal(cfg->pool.max_idle_per_destination, 0);
 	assert_int_equal(cfg->pool.idle_timeout_ms, 90000);
+	assert_int_equal(cfg->pool.surplus_timeout_ms, 0);
 	assert_true(cfg->vault.configured);
 	assert_string_equal(cfg->vault.address, "https://127.0.0.1:8200");
 	char want[2048];
