@@ -4,6 +4,10 @@
 #define MTLSD_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
+
+/* the longest line, newline included (longer messages are cut) */
+#define LOG_LINE_MAX 2048
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -15,9 +19,13 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parse "error|warn|info|debug"; -1 when unknown. */
 int log_level_from_name(const char *name);
-/* Access log to stdout (one line per request); off by default. */
+/* Access log to stdout (one line per request); off by default. Lines are
+ * buffered per thread: a loop flushes before it sleeps (log_access_flush)
+ * and calls log_access_tick(now_us()) while it polls. */
 void log_set_access(int enabled);
 int log_access_enabled(void);
+void log_access_flush(void);
+void log_access_tick(uint64_t now_us);
 
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);  /* adds strerror(errno) */
 void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);

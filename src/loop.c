@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "log.h"
 #include "loop.h"
 #include "util.h"
 
@@ -57,6 +58,7 @@ loop_poll(struct loop *l, struct event_base *base, int flags)
 		if (loop_ended(base, event_base_loop(base, EVLOOP_NONBLOCK | flags)))
 			return -1;
 		t = now_us();
+		log_access_tick(t);
 		if (loop_activity.events != before)
 			last = t;
 		else if (t - last >= l->window_us)
@@ -65,13 +67,15 @@ loop_poll(struct loop *l, struct event_base *base, int flags)
 	return 0;
 }
 
-void
-loop_run(struct loop *l, struct event_base *base, int flags)
+static void
+loop_serve(struct loop *l, struct event_base *base, int flags)
 {
 	for (;;) {
-		uint64_t t0 = l->max_us > 0 ? now_us() : 0;
+		uint64_t t0;
 		int rc;
 
+		log_access_flush(); /* before a sleep: no line waits on an idle loop */
+		t0 = l->max_us > 0 ? now_us() : 0;
 		loop_activity.asleep = l->max_us > 0;
 		loop_activity.woke_us = 0;
 		rc = event_base_loop(base, EVLOOP_ONCE | flags);
@@ -85,4 +89,11 @@ loop_run(struct loop *l, struct event_base *base, int flags)
 		if (loop_poll(l, base, flags) < 0)
 			return;
 	}
+}
+
+void
+loop_run(struct loop *l, struct event_base *base, int flags)
+{
+	loop_serve(l, base, flags);
+	log_access_flush(); /* the lines of the last pass */
 }
