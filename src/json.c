@@ -471,36 +471,54 @@ json_utf8_len(const unsigned char *s)
 	return n;
 }
 
+size_t
+json_escape(char *dst, size_t room, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = 0;
+
+	if (room < (s == NULL ? 5 : 3))
+		return 0;
+	if (s == NULL)
+		return (size_t)snprintf(dst, room, "null");
+	dst[len++] = '"';
+	while (*p != '\0') {
+		size_t n = json_utf8_len(p);
+		char esc[8];
+		const char *piece = esc;
+		size_t plen;
+
+		if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r' || *p == '\t')
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\%c",
+			    *p == '\n' ? 'n' : *p == '\r' ? 'r' : *p == '\t' ? 't' : *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
+		else if (n == 0)
+			plen = (size_t)snprintf(esc, sizeof(esc), "\\ufffd");
+		else
+			piece = (const char *)p, plen = n;
+		if (len + plen + 2 > room)
+			break; /* cut before this character: still a whole literal */
+		memcpy(dst + len, piece, plen);
+		len += plen;
+		p += n == 0 ? 1 : n;
+	}
+	dst[len++] = '"';
+	dst[len] = '\0';
+	return len;
+}
+
 void
 json_write_string(struct evbuffer *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	/* six bytes per input byte at most (\u00XX, \ufffd), quotes, NUL */
+	size_t room = s == NULL ? 5 : strlen(s) * 6 + 3;
+	struct evbuffer_iovec v;
 
-	if (s == NULL) {
-		ADD_LIT(out, "null");
-		return;
-	}
-	ADD_LIT(out, "\"");
-	while (*p != '\0') {
-		size_t n = json_utf8_len(p);
-
-		if (*p == '"' || *p == '\\')
-			evbuffer_add_printf(out, "\\%c", *p);
-		else if (*p == '\n')
-			ADD_LIT(out, "\\n");
-		else if (*p == '\r')
-			ADD_LIT(out, "\\r");
-		else if (*p == '\t')
-			ADD_LIT(out, "\\t");
-		else if (*p < 0x20 || *p == 0x7f)
-			evbuffer_add_printf(out, "\\u%04x", *p);
-		else if (n == 0)
-			ADD_LIT(out, "\\ufffd");
-		else
-			evbuffer_add(out, p, n);
-		p += n == 0 ? 1 : n;
-	}
-	ADD_LIT(out, "\"");
+	if (evbuffer_reserve_space(out, (ev_ssize_t)room, &v, 1) < 1)
+		fatalx("out of memory writing JSON");
+	v.iov_len = json_escape(v.iov_base, room, s);
+	evbuffer_commit_space(out, &v, 1);
 }
 
 /* --- the streaming writer ------------------------------------------------ */

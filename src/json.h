@@ -47,6 +47,10 @@ int json_is_object(const struct json *j, int node);
 /* s as a JSON string literal ("null" for NULL); invalid UTF-8 becomes
  * U+FFFD so the document always parses. */
 void json_write_string(struct evbuffer *out, const char *s);
+/* The same into dst (room bytes, NUL-terminated), cut before the first
+ * character that does not fit, so it is always a whole literal; its
+ * length (0 when room is too small even for "" or null). */
+size_t json_escape(char *dst, size_t room, const char *s);
 /*
  * A streaming writer (admin's /status, mtlsctl's --json): it only tracks
  * where commas go. key is NULL inside arrays.

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -17,6 +18,7 @@ static const char *log_progname = "mtlsd";
 /* set by the main thread, read by every worker */
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_access_on;
+static int log_json;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -60,18 +62,63 @@ log_access_enabled(void)
 	return __atomic_load_n(&log_access_on, __ATOMIC_RELAXED);
 }
 
-/* "2026-11-24T05:20:01.123Z mtlsd[level]: " into buf; its length. */
-static int
-log_prefix(char *buf, size_t len, const char *level)
+void
+log_set_json(int on)
+{
+	__atomic_store_n(&log_json, on, __ATOMIC_RELAXED);
+}
+
+/*
+ * The start of a line into buf (len bytes); its length. Text:
+ * "2026-11-24T05:20:01.123Z mtlsd[info]: ", the message follows. JSON:
+ * {"time":"2026-11-24T05:20:01.123Z","program":"mtlsd","level":"info"
+ * and the fields follow, each with its comma first.
+ */
+static size_t
+log_start(char *buf, size_t len, const char *level, int json)
 {
 	struct timespec ts;
 	struct tm tm;
+	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	return snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%s]: ",
+	n = snprintf(buf, len,
+	    json ? "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"program\":\"%s\","
+		   "\"level\":\"%s\""
+		 : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%s]: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	    ts.tv_nsec / 1000000, log_progname, level);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* A JSON field ,"key":"value" (null for NULL) at buf + *n, if it fits with
+ * room for the closing "}\n" after it (a value too long is cut). */
+static void
+json_field(char *buf, size_t len, size_t *n, const char *key, const char *value)
+{
+	size_t k = strlen(key) + 4, v;
+
+	if (*n + k + 5 + 3 > len)
+		return;
+	snprintf(buf + *n, len - *n, ",\"%s\":", key);
+	v = json_escape(buf + *n + k, len - *n - k - 3, value);
+	if (v > 0)
+		*n += k + v;
+	buf[*n] = '\0';
+}
+
+/* The end of a line (cut to fit len): '\n', after '}' for JSON; length. */
+static size_t
+log_end(char *buf, size_t len, size_t n, int json)
+{
+	if (n > len - 2 - (size_t)json)
+		n = len - 2 - (size_t)json;
+	if (json)
+		buf[n++] = '}';
+	buf[n++] = '\n';
+	buf[n] = '\0';
+	return n;
 }
 
 /* One write per line so concurrent writers never interleave inside a line. */
@@ -79,10 +126,19 @@ static void
 log_emit(FILE *fp, const char *level, const char *msg, const char *suffix)
 {
 	char line[LOG_LINE_MAX];
-	int n = log_prefix(line, sizeof(line), level);
+	int json = __atomic_load_n(&log_json, __ATOMIC_RELAXED);
+	size_t n = log_start(line, sizeof(line), level, json);
 
-	snprintf(line + n, sizeof(line) - (size_t)n, "%s%s%s\n", msg, suffix ? ": " : "",
-	    suffix ? suffix : "");
+	if (json) {
+		json_field(line, sizeof(line), &n, "msg", msg);
+		if (suffix != NULL)
+			json_field(line, sizeof(line), &n, "error", suffix);
+	} else {
+		int m = snprintf(line + n, sizeof(line) - n, "%s%s%s", msg, suffix ? ": " : "",
+		    suffix ? suffix : "");
+		n += m < 0 ? 0 : (size_t)m;
+	}
+	log_end(line, sizeof(line), n, json);
 	fputs(line, fp);
 	fflush(fp);
 }
@@ -174,32 +230,49 @@ log_access_tick(uint64_t now)
 		log_access_flush();
 }
 
-void
-log_access(const char *fmt, ...)
+/* Add a whole line to this thread's buffer. */
+static void
+access_add(const char *line, size_t len)
 {
-	char *line;
-	size_t room;
-	int n, m;
-	va_list ap;
-
-	if (!log_access_enabled())
-		return;
-	if (ACCESS_BUF_SIZE - access_buf.len < LOG_LINE_MAX)
+	if (ACCESS_BUF_SIZE - access_buf.len < len)
 		log_access_flush();
 	if (access_buf.len == 0)
 		access_buf.first_us = now_us();
-	line = access_buf.data + access_buf.len;
-	n = log_prefix(line, LOG_LINE_MAX, "access");
-	room = LOG_LINE_MAX - (size_t)n;        /* for the message, "\n" and NUL */
-	va_start(ap, fmt);
-	m = vsnprintf(line + n, room - 1, fmt, ap);
-	va_end(ap);
-	if (m < 0)
-		m = 0;
-	if ((size_t)m > room - 2)
-		m = (int)(room - 2); /* cut, as every log line is at LOG_LINE_MAX */
-	line[n + m] = '\n';
-	access_buf.len += (size_t)(n + m + 1);
+	memcpy(access_buf.data + access_buf.len, line, len);
+	access_buf.len += len;
+}
+
+void
+log_access(const struct log_field *f, size_t nf)
+{
+	char line[LOG_LINE_MAX];
+	int json = __atomic_load_n(&log_json, __ATOMIC_RELAXED);
+	size_t n;
+
+	if (!log_access_enabled())
+		return;
+	n = log_start(line, sizeof(line), "access", json);
+	for (size_t i = 0; i < nf; i++) {
+		char num[24];
+		const char *v = f[i].str;
+
+		if (f[i].is_num)
+			snprintf(num, sizeof(num), "%llu", f[i].num), v = num;
+		if (json && f[i].is_num) {
+			int m = snprintf(line + n, sizeof(line) - n, ",\"%s\":%s", f[i].key, num);
+			n += m > 0 && (size_t)m + 3 < sizeof(line) - n ? (size_t)m : 0;
+			line[n] = '\0';
+		} else if (json) {
+			json_field(line, sizeof(line), &n, f[i].key, v);
+		} else {
+			int m = snprintf(line + n, sizeof(line) - n, "%s%s=%s", i > 0 ? " " : "",
+			    f[i].key, v != NULL ? v : "-");
+			n += m < 0 ? 0 : (size_t)m;
+			if (n >= sizeof(line))
+				break;
+		}
+	}
+	access_add(line, log_end(line, sizeof(line), n, json));
 }
 
 void

@@ -103,6 +103,7 @@ apply_log_settings(const struct config *cfg)
 {
 	log_set_level(app.verbose ? LOG_LVL_DEBUG : (enum log_level)cfg->log.level);
 	log_set_access(cfg->log.access_log);
+	log_set_json(cfg->log.json);
 }
 
 /* In each worker's thread: the listeners and the generation of a start or

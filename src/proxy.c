@@ -271,17 +271,23 @@ dc_access_log(struct dconn *dc)
 	if (!log_access_enabled())
 		return;
 	now = now_ms();
-	log_access("client=%s mapping=%s method=%s path=%s status=%d req_bytes=%llu "
-	    "resp_bytes=%llu upstream_ms=%llu total_ms=%llu cert_serial=%s upstream_conn=%s",
-	    dc->peer, dc->dest ? dc->dest->m->name : "-",
-	    rq->method_name ? rq->method_name : "-", rq->path ? rq->path : "-",
-	    dc->status, (unsigned long long)dc->bytes_in,
-	    (unsigned long long)dc->bytes_out,
-	    (unsigned long long)(dc->t_up ? now - dc->t_up : 0),
-	    (unsigned long long)(now - dc->t_start),
-	    dc->dest && dc->dest->cert ? dc->dest->cert->serial_hex : "-",
-	    dc->up == NULL ? "-" : dc->up_reused ? "reused" :
-	    pool_conn_resumed(dc->up) ? "resumed" : "new");
+	{
+		const struct log_field f[] = {
+		    LOG_STR("client", dc->peer),
+		    LOG_STR("mapping", dc->dest ? dc->dest->m->name : NULL),
+		    LOG_STR("method", rq->method_name),
+		    LOG_STR("path", rq->path),
+		    LOG_NUM("status", dc->status),
+		    LOG_NUM("req_bytes", dc->bytes_in),
+		    LOG_NUM("resp_bytes", dc->bytes_out),
+		    LOG_NUM("upstream_ms", dc->t_up ? now - dc->t_up : 0),
+		    LOG_NUM("total_ms", now - dc->t_start),
+		    LOG_STR("cert_serial", dc->dest && dc->dest->cert ? dc->dest->cert->serial_hex : NULL),
+		    LOG_STR("upstream_conn", dc->up == NULL ? NULL : dc->up_reused ? "reused" :
+			pool_conn_resumed(dc->up) ? "resumed" : "new"),
+		};
+		log_access(f, ARRAY_LEN(f));
+	}
 }
 
 /* Forget the request: upstream back to the pool (or closed), generation unref. */

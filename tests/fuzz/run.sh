@@ -82,14 +82,15 @@ CPPFLAGS_ALL="-I$BUILD/cfg -I$SRC/src $(mkvar WOLFSSL_CFLAGS) $(mkvar LIBEVENT_C
 LIBS_ALL="$(mkvar WOLFSSL_LIBS) $(mkvar LIBEVENT_LIBS) $(mkvar YAML_LIBS) $(mkvar HTTP_PARSER_LIBS) -lm -pthread"
 FUZZ_CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
-# sources each target is built from (beyond its own file)
+# sources each target is built from (beyond its own file; log.c writes JSON
+# lines with json.c)
 sources_of() {
 	case $1 in
-	config) echo "src/config.c src/router.c src/ratelimit.c src/util.c src/log.c" ;;
-	http) echo "src/http.c src/util.c src/log.c" ;;
+	config) echo "src/config.c src/router.c src/ratelimit.c src/util.c src/log.c src/json.c" ;;
+	http) echo "src/http.c src/util.c src/log.c src/json.c" ;;
 	# der.c: the DER reader x509.c uses for certificate extensions (listed
 	# only where the tree has it, so that this script builds either way)
-	cert) echo "src/x509.c src/util.c src/log.c$([ -f "$SRC/src/der.c" ] && echo " src/der.c")" ;;
+	cert) echo "src/x509.c src/util.c src/log.c src/json.c$([ -f "$SRC/src/der.c" ] && echo " src/der.c")" ;;
 	esac
 }
 

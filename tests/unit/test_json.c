@@ -485,6 +485,34 @@ t_write_string(void **state)
 	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }
 
+/* json_escape into a small buffer: cut before the first character that
+ * does not fit, never inside an escape or a UTF-8 sequence. */
+static void
+t_escape_cut(void **state)
+{
+	char d[16];
+
+	(void)state;
+	assert_int_equal(json_escape(d, sizeof(d), "abc"), 5);
+	assert_string_equal(d, "\"abc\"");
+	assert_int_equal(json_escape(d, 8, "abcdefgh"), 7);
+	assert_string_equal(d, "\"abcde\"");
+	assert_int_equal(json_escape(d, 6, "a\"b"), 5);
+	assert_string_equal(d, "\"a\\\"\"");
+	assert_int_equal(json_escape(d, 5, "a\"b"), 3);
+	assert_string_equal(d, "\"a\"");
+	assert_int_equal(json_escape(d, 5, "a\xc3\xa9"), 3);
+	assert_string_equal(d, "\"a\"");
+	assert_int_equal(json_escape(d, 9, "\x01x"), 8);
+	assert_string_equal(d, "\"\\u0001\"");
+	assert_int_equal(json_escape(d, 3, "abc"), 2);
+	assert_string_equal(d, "\"\"");
+	assert_int_equal(json_escape(d, 2, "abc"), 0);
+	assert_int_equal(json_escape(d, 5, NULL), 4);
+	assert_string_equal(d, "null");
+	assert_int_equal(json_escape(d, 4, NULL), 0);
+}
+
 /* A document of the size Vault answers with (a chain of big PEMs). */
 static void
 t_large_document(void **state)
@@ -523,6 +551,7 @@ main(void)
 		cmocka_unit_test(t_error_envelopes), cmocka_unit_test(t_scalars),
 		cmocka_unit_test(t_top_level_values), cmocka_unit_test(t_embedded_nul),
 		cmocka_unit_test(t_malformed), cmocka_unit_test(t_write_string),
+		cmocka_unit_test(t_escape_cut),
 		cmocka_unit_test(t_large_document),
 	};
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <event2/event.h>
 #include <regex.h>
 #include <stdio.h>
@@ -15,9 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "util.h"
+
+/* an access line of one field key=value */
+static void
+log1(const char *key, const char *value)
+{
+	const struct log_field f[] = { LOG_STR(key, value) };
+
+	log_access(f, 1);
+}
 
 static char out_path[] = "/tmp/mtlsd-test-log.XXXXXX";
 static int saved_stdout = -1;
@@ -37,6 +48,7 @@ setup(void **state)
 	dup2(fd, STDOUT_FILENO);
 	close(fd);
 	log_set_access(1);
+	log_set_json(0);
 	return 0;
 }
 
@@ -90,7 +102,10 @@ t_line_waits_for_flush(void **state)
 	char *s;
 
 	(void)state;
-	log_access("client=%s status=%d", "127.0.0.1:5", 200);
+	const struct log_field f[] = { LOG_STR("client", "127.0.0.1:5"), LOG_STR("mapping", NULL),
+		LOG_NUM("status", 200) };
+
+	log_access(f, ARRAY_LEN(f));
 	s = out_text(NULL);
 	assert_string_equal(s, "");
 	free(s);
@@ -98,7 +113,7 @@ t_line_waits_for_flush(void **state)
 	s = out_text(NULL);
 	assert_non_null(strchr(s, '\n'));
 	*strchr(s, '\n') = '\0';
-	assert_line(s, "client=127\\.0\\.0\\.1:5 status=200");
+	assert_line(s, "client=127\\.0\\.0\\.1:5 mapping=- status=200");
 	free(s);
 }
 
@@ -109,7 +124,7 @@ t_off_writes_nothing(void **state)
 
 	(void)state;
 	log_set_access(0);
-	log_access("x=1");
+	log1("x", "1");
 	log_access_flush();
 	s = out_text(NULL);
 	assert_string_equal(s, "");
@@ -122,7 +137,7 @@ t_tick_flushes_old_lines(void **state)
 	char *s;
 
 	(void)state;
-	log_access("x=1");
+	log1("x", "1");
 	log_access_tick(now_us());
 	s = out_text(NULL);
 	assert_string_equal(s, ""); /* not old yet */
@@ -145,8 +160,13 @@ t_full_buffer_writes_whole_lines(void **state)
 	(void)state;
 	memset(pad, 'p', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';
-	for (int k = 0; k < 200; k++)
-		log_access("n=%03d %s", k, pad);
+	for (int k = 0; k < 200; k++) {
+		char n[8];
+		const struct log_field f[] = { LOG_STR("n", n), LOG_STR("pad", pad) };
+
+		snprintf(n, sizeof(n), "%03d", k);
+		log_access(f, 2);
+	}
 	s = out_text(&len);
 	assert_true(len > 0);             /* some buffers went out on their own */
 	assert_int_equal(s[len - 1], '\n');
@@ -156,7 +176,7 @@ t_full_buffer_writes_whole_lines(void **state)
 	for (line = strtok_r(s, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		char want[64];
 
-		snprintf(want, sizeof(want), "n=%03d p{300}", i++);
+		snprintf(want, sizeof(want), "n=%03d pad=p{300}", i++);
 		assert_line(line, want);
 	}
 	assert_int_equal(i, 200);
@@ -173,8 +193,8 @@ t_long_line_is_cut(void **state)
 	(void)state;
 	memset(big, 'b', 4999);
 	big[4999] = '\0';
-	log_access("%s", big);
-	log_access("after=1");
+	log1("big", big);
+	log1("after", "1");
 	log_access_flush();
 	s = out_text(&len);
 	assert_non_null(strchr(s, '\n'));
@@ -182,6 +202,113 @@ t_long_line_is_cut(void **state)
 	assert_non_null(strstr(strchr(s, '\n') + 1, "mtlsd[access]: after=1\n"));
 	free(s);
 	free(big);
+}
+
+/* The first line of s as JSON (json_free it), with the fields every line
+ * has checked. */
+static struct json *
+json_line(char *s, const char *level)
+{
+	char err[128], *nl = strchr(s, '\n');
+	struct json *j;
+	regex_t re;
+	int root;
+
+	assert_non_null(nl);
+	j = json_parse(s, (size_t)(nl - s), err, sizeof(err));
+	if (j == NULL)
+		fail_msg("not JSON (%s): %.*s", err, (int)(nl - s), s);
+	root = json_root(j);
+	assert_true(json_is_object(j, root));
+	assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z$",
+	    REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regexec(&re, json_string(j, json_get(j, root, "time")), 0, NULL, 0), 0);
+	regfree(&re);
+	assert_string_equal(json_string(j, json_get(j, root, "program")), "mtlsd");
+	assert_string_equal(json_string(j, json_get(j, root, "level")), level);
+	return j;
+}
+
+static void
+t_json_access_line(void **state)
+{
+	const struct log_field f[] = { LOG_STR("client", "127.0.0.1:5"), LOG_STR("mapping", NULL),
+		LOG_STR("path", "/a\"b\\c?d=\x01"), LOG_NUM("status", 200),
+		LOG_NUM("resp_bytes", 18446744073709551615ull) };
+	struct json *j;
+	long long v;
+	char *s;
+	int root;
+
+	(void)state;
+	log_set_json(1);
+	log_access(f, ARRAY_LEN(f));
+	log_access_flush();
+	s = out_text(NULL);
+	j = json_line(s, "access");
+	root = json_root(j);
+	assert_string_equal(json_string(j, json_get(j, root, "client")), "127.0.0.1:5");
+	assert_true(json_is_null(j, json_get(j, root, "mapping")));
+	assert_non_null(json_get(j, root, "mapping"));
+	assert_string_equal(json_string(j, json_get(j, root, "path")), "/a\"b\\c?d=\x01");
+	assert_int_equal(json_int(j, json_get(j, root, "status"), &v), 0);
+	assert_int_equal(v, 200);
+	assert_non_null(strstr(s, "\"resp_bytes\":18446744073709551615}"));
+	json_free(j);
+	free(s);
+}
+
+/* A value too long for the line is cut, and the line still parses. */
+static void
+t_json_long_value_is_cut(void **state)
+{
+	char *big = malloc(5000), *s;
+	struct json *j;
+	size_t len;
+
+	(void)state;
+	memset(big, '"', 4999); /* each one escaped to two bytes */
+	big[4999] = '\0';
+	log_set_json(1);
+	log1("big", big);
+	log_access_flush();
+	s = out_text(&len);
+	assert_true(len <= LOG_LINE_MAX);
+	j = json_line(s, "access");
+	assert_true(strlen(json_string(j, json_get(j, json_root(j), "big"))) > 900);
+	json_free(j);
+	free(s);
+	free(big);
+}
+
+/* Other lines go to standard error, as JSON too. */
+static void
+t_json_error_line(void **state)
+{
+	char path[] = "/tmp/mtlsd-test-log-err.XXXXXX", *s;
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	struct json *j;
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	log_set_json(1);
+	errno = ENOENT;
+	log_warn("cannot read \"%s\"", "x.pem");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	s = calloc(1, 4096);
+	f = fdopen(fd, "r");
+	rewind(f);
+	assert_true(fread(s, 1, 4095, f) > 0);
+	fclose(f);
+	unlink(path);
+	j = json_line(s, "warn");
+	assert_string_equal(json_string(j, json_get(j, json_root(j), "msg")), "cannot read \"x.pem\"");
+	assert_string_equal(json_string(j, json_get(j, json_root(j), "error")), strerror(ENOENT));
+	json_free(j);
+	free(s);
 }
 
 /* A loop writes what its callbacks logged before it sleeps, and when it
@@ -194,7 +321,7 @@ cb_log(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_access("from=loop");
+	log1("from", "loop");
 }
 
 static void
@@ -205,7 +332,7 @@ cb_look(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	free(s);
-	log_access("last=1");
+	log1("last", "1");
 	event_base_loopexit(arg, NULL);
 }
 
@@ -246,6 +373,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(t_full_buffer_writes_whole_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_long_line_is_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_loop_flushes_before_sleeping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_json_access_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_json_long_value_is_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_json_error_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
