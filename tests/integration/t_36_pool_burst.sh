@@ -7,12 +7,15 @@
 #  - once the burst is over the pool shrinks back to the cap;
 #  - surplus_timeout: 0 (after a reload) closes them at once, so each burst
 #    opens all but the cap anew.
-# Instance: pb (max_idle_per_destination 2, surplus_timeout 4s). Each request
-# is /slow (the upstream answers after 3 s), so the 6 of a burst overlap.
+# Instance: pb (max_idle_per_destination 2, surplus_timeout 4s, workers 1:
+# each worker has a pool of its own, and which worker a connection lands on
+# is the kernel's choice). Each request is /slow (the upstream answers after
+# 3 s), so the 6 of a burst overlap.
 
 trust="trust: {ca_file: $PKI/trust/server-root.pem}"
 PB_N=6
 mtlsd_write_config pb "admin: {listen: \"127.0.0.1:0\"}
+workers: 1
 pool: {max_idle_per_destination: 2, surplus_timeout: 4s}"
 mtlsd_mapping_file pb pb.yaml <<EOF
 mappings:
@@ -63,6 +66,7 @@ chk_eq "established upstream connections" 2 "$(upstream_conns pb)"
 t_done "pool burst: the pool shrinks back to max_idle_per_destination after surplus_timeout"
 
 mtlsd_write_config pb "admin: {listen: \"127.0.0.1:0\"}
+workers: 1
 pool: {max_idle_per_destination: 2, surplus_timeout: 0s}"
 pb_off=$(mtlsd_log_offset pb)
 kill -HUP "$(mtlsd_pid pb)"
