@@ -92,17 +92,22 @@ log_start(char *buf, size_t len, const char *level, int json)
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
-/* A JSON field ,"key":"value" (null for NULL) at buf + *n, if it fits with
- * room for the closing "}\n" after it (a value too long is cut). */
+/* A JSON field ,"key":value at buf + *n, if it fits with room for the
+ * closing "}\n" after it: value as a string (null for NULL; one too long is
+ * cut), or as it is when raw (a number). */
 static void
-json_field(char *buf, size_t len, size_t *n, const char *key, const char *value)
+json_field(char *buf, size_t len, size_t *n, const char *key, const char *value, int raw)
 {
-	size_t k = strlen(key) + 4, v;
+	size_t k = strlen(key) + 4, room, v;
 
 	if (*n + k + 5 + 3 > len)
 		return;
 	snprintf(buf + *n, len - *n, ",\"%s\":", key);
-	v = json_escape(buf + *n + k, len - *n - k - 3, value);
+	room = len - *n - k - 3;
+	if (!raw)
+		v = json_escape(buf + *n + k, room, value);
+	else
+		v = strlen(value) < room ? (size_t)snprintf(buf + *n + k, room, "%s", value) : 0;
 	if (v > 0)
 		*n += k + v;
 	buf[*n] = '\0';
@@ -130,9 +135,9 @@ log_emit(FILE *fp, const char *level, const char *msg, const char *suffix)
 	size_t n = log_start(line, sizeof(line), level, json);
 
 	if (json) {
-		json_field(line, sizeof(line), &n, "msg", msg);
+		json_field(line, sizeof(line), &n, "msg", msg, 0);
 		if (suffix != NULL)
-			json_field(line, sizeof(line), &n, "error", suffix);
+			json_field(line, sizeof(line), &n, "error", suffix, 0);
 	} else {
 		int m = snprintf(line + n, sizeof(line) - n, "%s%s%s", msg, suffix ? ": " : "",
 		    suffix ? suffix : "");
@@ -256,14 +261,12 @@ log_access(const struct log_field *f, size_t nf)
 		char num[24];
 		const char *v = f[i].str;
 
-		if (f[i].is_num)
-			snprintf(num, sizeof(num), "%llu", f[i].num), v = num;
-		if (json && f[i].is_num) {
-			int m = snprintf(line + n, sizeof(line) - n, ",\"%s\":%s", f[i].key, num);
-			n += m > 0 && (size_t)m + 3 < sizeof(line) - n ? (size_t)m : 0;
-			line[n] = '\0';
-		} else if (json) {
-			json_field(line, sizeof(line), &n, f[i].key, v);
+		if (f[i].is_num) {
+			snprintf(num, sizeof(num), "%llu", f[i].num);
+			v = num;
+		}
+		if (json) {
+			json_field(line, sizeof(line), &n, f[i].key, v, f[i].is_num);
 		} else {
 			int m = snprintf(line + n, sizeof(line) - n, "%s%s=%s", i > 0 ? " " : "",
 			    f[i].key, v != NULL ? v : "-");

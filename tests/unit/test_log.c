@@ -30,7 +30,8 @@ log1(const char *key, const char *value)
 	log_access(f, 1);
 }
 
-static char out_path[] = "/tmp/mtlsd-test-log.XXXXXX";
+#define OUT_TEMPLATE "/tmp/mtlsd-test-log.XXXXXX" /* mkstemp's template */
+static char out_path[sizeof(OUT_TEMPLATE)];
 static int saved_stdout = -1;
 
 /* standard output goes to a fresh file for each test */
@@ -40,7 +41,7 @@ setup(void **state)
 	int fd;
 
 	(void)state;
-	strcpy(out_path, "/tmp/mtlsd-test-log.XXXXXX");
+	strcpy(out_path, OUT_TEMPLATE);
 	if ((fd = mkstemp(out_path)) < 0)
 		return -1;
 	fflush(stdout); /* cmocka's own lines stay on the real output */
